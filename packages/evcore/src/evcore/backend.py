@@ -22,7 +22,13 @@ Invariants every backend keeps:
   poll) and returns an iterable of ``(fd, events)``.  It never runs user code.  It
   may report ``(fd, BADFD)`` for an fd found closed behind the base's back; the base
   then warns and drops that fd's events.  An interrupted wait (``EINTR``) returns
-  an empty result.
+  an empty result.  The base masks ``events`` with each event's own flags, so a
+  backend may report more than was asked for (``EPOLLHUP`` as READ|WRITE).
+* ``raw_table`` (optional, the hot path): when a backend sets it to a list, its
+  ``dispatch`` may return the kernel's own bits, ``(fd, raw)``, and the base
+  reads ``raw_table[raw]`` to get EV bits (or ``BADFD``).  This spares building a
+  translated list on every wake-up; epoll and poll use it.  An fd the base does
+  not know is ignored.
 * ``close()`` releases OS resources; it is idempotent.
 * ``need_reinit`` is true when the kernel object does not survive ``fork()`` in a
   usable way (epoll, kqueue): the base then builds a fresh backend in ``reinit()``
@@ -68,8 +74,8 @@ __all__ = [
 
 log = logging.getLogger("evcore")
 
-#: Pseudo-event a backend reports for an fd the kernel says is closed.
-BADFD = 0x10000
+#: Pseudo-event a backend reports for an fd the kernel says is closed (above every EV bit).
+BADFD = 0x100
 
 _LIBEVENT_ORDER = ("evport", "kqueue", "epoll", "devpoll", "poll", "select")
 
@@ -97,6 +103,8 @@ class Backend(abc.ABC):
     need_reinit: ClassVar[bool] = False
     #: True when interest changes should be coalesced until the next dispatch.
     changelist: ClassVar[bool] = False
+    #: Optional: kernel bits -> EV bits, for backends that return raw results.
+    raw_table: ClassVar[list[int] | None] = None
     #: Lower sorts first; ``None`` uses libevent's order.
     preference: ClassVar[float | None] = None
 

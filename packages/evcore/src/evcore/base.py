@@ -40,9 +40,11 @@ Invariants (each kept under ``_lock``):
 from __future__ import annotations
 
 import concurrent.futures
+from heapq import heappush
 import logging
 import os
 import threading
+from threading import get_ident
 import time
 from collections import deque
 from collections.abc import Callable
@@ -55,31 +57,32 @@ from .debug import _state as _debug_state
 from .debug import fatal
 from .errors import BackendUnavailable, EventError
 from .event import F_ACTIVE, F_INIT, F_INSERTED, F_STALE, F_TIMEOUT, Event
-from .flags import (
-    EV_CLOSED,
-    EV_ET,
-    EV_PERSIST,
-    EV_READ,
-    EV_SIGNAL,
-    EV_TIMEOUT,
-    EV_WRITE,
-    EVENT_BASE_COUNT_ACTIVE,
-    EVENT_BASE_COUNT_ADDED,
-    EVENT_BASE_COUNT_VIRTUAL,
-    EVLOOP_NO_EXIT_ON_EMPTY,
-    EVLOOP_NONBLOCK,
-    EVLOOP_ONCE,
-    BaseFlag,
-    Feature,
-)
+from .flags import BaseFlag, Feature
+from . import flags as _flags
 from .signals import SignalState
 from .timers import CommonTimeout, TimerHeap
+
+# plain ints on hot paths: IntFlag operators run Python code
+EV_CLOSED = int(_flags.EV_CLOSED)
+EV_ET = int(_flags.EV_ET)
+EV_PERSIST = int(_flags.EV_PERSIST)
+EV_READ = int(_flags.EV_READ)
+EV_SIGNAL = int(_flags.EV_SIGNAL)
+EV_TIMEOUT = int(_flags.EV_TIMEOUT)
+EV_WRITE = int(_flags.EV_WRITE)
+EVENT_BASE_COUNT_ACTIVE = int(_flags.EVENT_BASE_COUNT_ACTIVE)
+EVENT_BASE_COUNT_ADDED = int(_flags.EVENT_BASE_COUNT_ADDED)
+EVENT_BASE_COUNT_VIRTUAL = int(_flags.EVENT_BASE_COUNT_VIRTUAL)
+EVLOOP_NO_EXIT_ON_EMPTY = int(_flags.EVLOOP_NO_EXIT_ON_EMPTY)
+EVLOOP_NONBLOCK = int(_flags.EVLOOP_NONBLOCK)
+EVLOOP_ONCE = int(_flags.EVLOOP_ONCE)
 
 __all__ = ["EventBase"]
 
 log = logging.getLogger("evcore")
 
 _IOMASK = EV_READ | EV_WRITE | EV_CLOSED
+_IDENTITY = list(range(2 * BADFD))
 _KMASK = _IOMASK | EV_ET
 _MAX_COMMON_TIMEOUTS = 256
 
@@ -149,6 +152,7 @@ class EventBase:
         self.features = Feature(self._backend.features)
         # event bookkeeping
         self._fdmap: dict[int, list[Event]] = {}
+        self._fdone: dict[int, Event] = {}  # fds with exactly one event: the dispatch fast path
         self._kmask: dict[int, int] = {}
         self._changes: dict[int, bool] = {}
         self._use_changelist = self._backend.changelist
@@ -157,6 +161,8 @@ class EventBase:
         self._internal: dict[int, Callable[[], None]] = {}
         self._idents: dict[int, tuple[int, int]] = {}
         self._timers = TimerHeap()
+        self._theap = self._timers._heap
+        self._tseq = self._timers._seq
         self._commons: list[CommonTimeout] = []
         self._npri = 1
         self._activeqs: list[deque[Event]] = [deque()]
@@ -171,6 +177,7 @@ class EventBase:
         self._gotterm = False
         self._break = False
         self._continue = False
+        self._stop_pass = False
         self._current: Event | None = None
         self._waiters = 0
         self._exc_handler: Callable[[EventBase, BaseException, Event | None], object] | None = None
@@ -393,11 +400,31 @@ class EventBase:
                     self._io_add(ev)
                 fl = ev._flags = ev._flags | F_INSERTED
             if timeout is not None:
-                self._schedule(ev, timeout)
+                tt = type(timeout)
+                if tt is float or tt is int:
+                    # inline heap scheduling: the common case for one-off timeouts
+                    if not timeout >= 0:
+                        raise ValueError(f"invalid timeout {timeout!r}")
+                    entry = ev._tentry
+                    if entry is not None:
+                        if ev._tcommon is None:
+                            self._timers.cancel(entry)
+                        else:
+                            ev._tcommon.cancel(entry)
+                        ev._tcommon = None
+                    now = self._now
+                    if now is None:
+                        now = self._clock.monotonic()
+                    entry = [now + timeout, next(self._tseq), ev]
+                    heappush(self._theap, entry)
+                    ev._tentry = entry
+                    ev._timeout = timeout
+                else:
+                    self._schedule(ev, timeout)
                 fl = ev._flags = fl | F_TIMEOUT
             if newly and fl & (F_INSERTED | F_TIMEOUT):
                 self._npending += 1
-            if self._sleeping and self._loop_thread != threading.get_ident():
+            if self._sleeping and self._loop_thread != get_ident():
                 self._notify()
 
     def _io_add(self, ev: Event) -> None:
@@ -405,12 +432,14 @@ class EventBase:
         evs = self._fdmap.get(fd)
         if evs is None:
             evs = self._fdmap[fd] = [ev]
+            self._fdone[fd] = ev
             if _debug_state["debug"]:
                 self._remember_ident(fd)
         else:
             if (evs[0].events ^ ev.events) & EV_ET:
                 raise EventError(f"cannot mix edge-triggered and level-triggered events on fd {fd}")
             evs.append(ev)
+            self._fdone.pop(fd, None)
         if fd not in self._changes:
             self._changes[fd] = False
         if not self._use_changelist and not self._sleeping:
@@ -420,7 +449,10 @@ class EventBase:
                 evs.remove(ev)
                 if not evs:
                     del self._fdmap[fd]
+                    self._fdone.pop(fd, None)
                     self._idents.pop(fd, None)
+                elif len(evs) == 1:
+                    self._fdone[fd] = evs[0]
                 self._changes.pop(fd, None)
                 raise
 
@@ -477,6 +509,7 @@ class EventBase:
                 self._backend.delete(fd, old, old)
             except OSError:
                 pass
+        self._fdone.pop(fd, None)
         for ev in self._fdmap.pop(fd, ()):
             fl = ev._flags & ~F_INSERTED
             ev._flags = fl
@@ -501,8 +534,11 @@ class EventBase:
         if evs is None or ev not in evs:  # pragma: no cover - dropped by _drop_fd already
             return
         evs.remove(ev)
-        if not evs:
+        if len(evs) == 1:
+            self._fdone[fd] = evs[0]
+        elif not evs:
             del self._fdmap[fd]
+            del self._fdone[fd]
             # every event left the fd: re-register it even if the net mask ends up
             # the same, since the fd may be closed and reused before the next dispatch
             self._changes[fd] = True
@@ -518,15 +554,24 @@ class EventBase:
 
     def _del_event(self, ev: Event) -> None:
         with self._lock:
-            if self._current is ev and self._loop_thread != threading.get_ident() and self._cond is not None:
+            if self._current is ev and self._loop_thread != get_ident() and self._cond is not None:
                 self._waiters += 1
                 try:
                     while self._current is ev:
                         self._cond.wait()
                 finally:
                     self._waiters -= 1
-            self._del_nolock(ev)
-            if self._sleeping and self._loop_thread != threading.get_ident():
+            fl = ev._flags
+            if fl == F_INIT | F_TIMEOUT and ev._tcommon is None:
+                # fast path: a pending pure timer
+                self._timers.cancel(ev._tentry)  # type: ignore[arg-type]
+                ev._tentry = None
+                ev._timeout = None
+                ev._flags = F_INIT
+                self._npending -= 1
+            elif fl & (F_INSERTED | F_TIMEOUT | F_ACTIVE):
+                self._del_nolock(ev)
+            if self._sleeping and self._loop_thread != get_ident():
                 self._notify()
 
     def _del_nolock(self, ev: Event) -> None:
@@ -576,7 +621,7 @@ class EventBase:
     def _activate_event(self, ev: Event, what: int, ncalls: int) -> None:
         with self._lock:
             self._activate_nolock(ev, what, ncalls)
-            if self._sleeping and self._loop_thread != threading.get_ident():
+            if self._sleeping and self._loop_thread != get_ident():
                 self._notify()
 
     def _activate_nolock(self, ev: Event, what: int, ncalls: int) -> None:
@@ -620,7 +665,7 @@ class EventBase:
             if self._freed:
                 raise EventError("loop() on a freed base")
             self._running = True
-            self._loop_thread = threading.get_ident()
+            self._loop_thread = get_ident()
             self._gotterm = self._break = False
         lock.acquire()
         try:
@@ -642,13 +687,15 @@ class EventBase:
         once = flags & EVLOOP_ONCE
         keep = flags & EVLOOP_NO_EXIT_ON_EMPTY
         fdmap = self._fdmap
+        fdone = self._fdone
+        table = be.raw_table or _IDENTITY
         internal = self._internal
         activeqs = self._activeqs
         debug = _debug_state["debug"]
         while True:
             if self._gotterm or self._break:
                 return 0
-            self._continue = False
+            self._continue = self._stop_pass = False
             if not (self._npending or self._nactive or self._nvirtual or self._deferred or keep):
                 return 1
             if activeqs is not self._activeqs:
@@ -687,7 +734,23 @@ class EventBase:
                 self._now = clock.monotonic()
                 self._now_wall = None
             n = 0
-            for fd, what in fired:
+            for fd, raw in fired:
+                what = table[raw]
+                ev = fdone.get(fd)
+                if ev is not None and what < BADFD:
+                    bits = ev.events & what
+                    if bits:
+                        fl = ev._flags
+                        if not fl & (F_ACTIVE | F_STALE):
+                            ev._flags = fl | F_ACTIVE
+                            ev._res = bits
+                            activeqs[ev._pri].append(ev)
+                            n += 1
+                        elif fl & F_ACTIVE:
+                            ev._res |= bits
+                        else:
+                            self._activate_nolock(ev, bits, 1)
+                    continue
                 evs = fdmap.get(fd)
                 if evs is None or what >= BADFD:
                     handler = internal.get(fd)
@@ -699,16 +762,7 @@ class EventBase:
                 for ev in evs:
                     bits = ev.events & what
                     if bits:
-                        fl = ev._flags
-                        if fl & F_ACTIVE:
-                            ev._res |= bits
-                        elif fl & F_STALE:
-                            self._activate_nolock(ev, bits, 1)
-                        else:
-                            ev._flags = fl | F_ACTIVE
-                            ev._res = bits
-                            activeqs[ev._pri].append(ev)
-                            n += 1
+                        self._activate_nolock(ev, bits, 1)
             self._nactive += n
             self._expire_timers(self._now if self._now is not None else clock.monotonic())
             if self._nactive:
@@ -732,6 +786,8 @@ class EventBase:
 
     def _run_queue(self, q: deque[Event]) -> int:
         lock = self._lock
+        release = lock.release
+        acquire = lock.acquire
         popleft = q.popleft
         count = 0
         while q:
@@ -743,36 +799,36 @@ class EventBase:
             ev._flags = fl = fl & ~F_ACTIVE
             self._nactive -= 1
             res = ev._res
-            events = ev.events
-            if not events & EV_PERSIST:
+            if not ev.events & EV_PERSIST:
                 if fl & (F_INSERTED | F_TIMEOUT):
                     self._del_nolock(ev)
-            elif fl & F_TIMEOUT or (ev._timeout is not None and res & EV_TIMEOUT):
-                self._persist_reschedule(ev, res)
+            elif fl & F_TIMEOUT or res & EV_TIMEOUT:
+                if ev._timeout is not None:
+                    self._persist_reschedule(ev, res)
             self._current = ev
             count += 1
-            lock.release()
+            release()
             try:
                 ev.callback(ev.fd, res, ev.arg)  # type: ignore[misc]
             except BaseException as exc:
-                lock.acquire()
+                acquire()
                 self._current = None
                 if self._waiters:
                     self._cond.notify_all()  # type: ignore[union-attr]
                 handler = self._exc_handler
                 if handler is None or not isinstance(exc, Exception):
                     raise
-                lock.release()
+                release()
                 try:
                     handler(self, exc, ev)
                 finally:
-                    lock.acquire()
+                    acquire()
             else:
-                lock.acquire()
+                acquire()
                 self._current = None
                 if self._waiters:
                     self._cond.notify_all()  # type: ignore[union-attr]
-            if self._break or self._continue:
+            if self._stop_pass:
                 break
         return count
 
@@ -869,14 +925,14 @@ class EventBase:
     def loopbreak(self) -> None:
         """End the loop after the callback that is running now (from any thread)."""
         with self._lock:
-            self._break = True
-            if self._sleeping and self._loop_thread != threading.get_ident():
+            self._break = self._stop_pass = True
+            if self._sleeping and self._loop_thread != get_ident():
                 self._notify()
 
     def loopcontinue(self) -> None:
         """Stop running the current queue and go back to polling (libevent 2.1)."""
         with self._lock:
-            self._continue = True
+            self._continue = self._stop_pass = True
 
     def got_exit(self) -> bool:
         """Whether the last loop ended through :meth:`loopexit`."""
@@ -932,7 +988,7 @@ class EventBase:
         """
         with self._lock:
             self._deferred.append((fn, args))
-            if self._sleeping and self._loop_thread != threading.get_ident():
+            if self._sleeping and self._loop_thread != get_ident():
                 self._notify()
 
     def run_in_pool(
@@ -1122,6 +1178,7 @@ class EventBase:
             for q in self._activeqs:
                 q.clear()
             self._fdmap.clear()
+            self._fdone.clear()
             self._sigmap.clear()
             self._changes.clear()
             self._kmask.clear()
@@ -1169,7 +1226,7 @@ class EventBase:
         """Undo :meth:`_virtual_add`."""
         with self._lock:
             self._nvirtual -= 1
-            if self._sleeping and self._loop_thread != threading.get_ident():
+            if self._sleeping and self._loop_thread != get_ident():
                 self._notify()
 
 

@@ -35,11 +35,19 @@ from typing import TYPE_CHECKING, Any
 
 from .debug import _state as _debug_state
 from .errors import DebugModeError, EventError
-from .flags import EV, EV_CLOSED, EV_PERSIST, EV_READ, EV_SIGNAL, EV_WRITE
+from .flags import EV
+from . import flags as _flags
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import EventBase
     from .timers import CommonTimeout
+
+# plain ints on hot paths: IntFlag operators run Python code
+EV_CLOSED = int(_flags.EV_CLOSED)
+EV_PERSIST = int(_flags.EV_PERSIST)
+EV_READ = int(_flags.EV_READ)
+EV_SIGNAL = int(_flags.EV_SIGNAL)
+EV_WRITE = int(_flags.EV_WRITE)
 
 __all__ = ["Event", "event_self_cbarg", "Callback"]
 
@@ -129,21 +137,33 @@ class Event:
         callback: Callback | None = None,
         arg: Any = None,
     ) -> None:
-        self.base: EventBase | None = None
-        self.fd = -1
-        self.events = 0
-        self.callback: Callback | None = None
-        self.arg: Any = None
-        self._fdobj: Any = None
-        self._flags = 0
         self._res = 0
-        self._pri = 0
         self._ncalls = 0
         self._tentry: list[Any] | None = None
         self._tcommon: CommonTimeout | None = None
         self._timeout: Any = None
         self._last_deadline = 0.0
-        if base is not None:
+        if base is None:
+            self.base: EventBase | None = None
+            self.fd = -1
+            self.events = 0
+            self.callback: Callback | None = None
+            self.arg: Any = None
+            self._fdobj: Any = None
+            self._flags = 0
+            self._pri = 0
+        elif type(fd) is int and not events & (EV_SIGNAL | EV_READ | EV_WRITE | EV_CLOSED) and callable(callback):
+            # fast path for timers (hot in servers that reset idle timeouts)
+            self.base = base
+            self.fd = fd
+            self.events = events
+            self.callback = callback
+            self.arg = self if arg is _SELF_ARG else arg
+            self._fdobj = None
+            self._flags = F_INIT
+            self._pri = base._npri >> 1
+        else:
+            self._flags = 0
             self.assign(base, fd, events, callback, arg)
 
     # -- construction -----------------------------------------------------------------

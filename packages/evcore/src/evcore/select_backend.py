@@ -26,7 +26,12 @@ import select
 from collections.abc import Iterable
 
 from .backend import BADFD, Backend
-from .flags import EV_READ, EV_WRITE, Feature
+from .flags import Feature
+from . import flags as _flags
+
+# plain ints on hot paths: IntFlag operators run Python code
+EV_READ = int(_flags.EV_READ)
+EV_WRITE = int(_flags.EV_WRITE)
 
 __all__ = ["SelectBackend", "FD_SETSIZE"]
 

@@ -64,8 +64,9 @@ class TimerHeap:
         self._dead += 1
         heap = self._heap
         if self._dead > 64 and self._dead * 2 > len(heap):
-            self._heap = [e for e in heap if e[2] is not None]
-            heapq.heapify(self._heap)
+            # compact in place: the base keeps a reference to this list
+            heap[:] = [e for e in heap if e[2] is not None]
+            heapq.heapify(heap)
             self._dead = 0
 
     def next_deadline(self) -> float | None:
