@@ -71,13 +71,13 @@ WORKERS = "2"
 
 def _package_dirs() -> list[str]:
     """The distributions that exist in the tree (all seven once everything is written)."""
-    return [f"packages/{name}" for name in PACKAGES if (ROOT / "packages" / name / "pyproject.toml").exists()]
+    return [f"packages/{name}" for name in PACKAGES if (ROOT / "packages" / name / "src").is_dir()]
 
 
 def install_packages(session: nox.Session, *extra: str) -> None:
     """Install every package editable, plus ``extra``, in one pip call through the constraints."""
     # hatchling first, so the editable builds need no isolated build environment each.
-    session.install(*CONSTRAINTS, "hatchling")
+    session.install(*CONSTRAINTS, "hatchling", "editables")
     editables = [arg for d in _package_dirs() for arg in ("-e", d)]
     session.install(*CONSTRAINTS, "--no-build-isolation", *editables, *extra)
 
@@ -141,8 +141,12 @@ def _tests_with_coverage(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """All tests and doctests in one venv, forked, 2 workers, under coverage; then the gate
-    (every module >= 90% lines and branches) and the standalone install check."""
+    """Every test and doctest, forked, 2 workers, under coverage; the per-module gate; standalone.
+
+    One venv, all seven packages editable; then every module must have >= 90% line and >= 90%
+    branch coverage (tools/coverage_gate.py), and each distribution must install on its own
+    (tools/standalone_check.py).
+    """
     _tests_with_coverage(session)
 
 
@@ -157,14 +161,21 @@ def integration(session: nox.Session) -> None:
     """Only tests-integration/, forked, no coverage gate."""
     install_packages(session, *TEST_DEPS)
     session.run(
-        "python", "-m", "pytest", "-n", WORKERS, "--forked", "-ra", *(session.posargs or ["tests-integration"])
+        "python",
+        "-m",
+        "pytest",
+        "-n",
+        WORKERS,
+        "--forked",
+        "-ra",
+        *(session.posargs or ["tests-integration"]),
     )
 
 
 @nox.session
 def standalone(session: nox.Session) -> None:
     """Each distribution alone in a fresh venv with its siblings: installs, imports, smoke test."""
-    session.install(*CONSTRAINTS, "hatchling")
+    session.install(*CONSTRAINTS, "hatchling", "editables")
     session.run("python", "tools/standalone_check.py", *session.posargs)
 
 
@@ -188,7 +199,7 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The main job: evcore's hello-world server on evcore + evbackends-unix (Ctrl-C stops it)."""
-    session.install(*CONSTRAINTS, "hatchling")
+    session.install(*CONSTRAINTS, "hatchling", "editables")
     dirs = [d for d in ("packages/evcore", "packages/evbackends-unix") if (ROOT / d).is_dir()]
     session.install(*CONSTRAINTS, "--no-build-isolation", *(a for d in dirs for a in ("-e", d)))
     session.run("python", "-m", "evcore.samples.hello", *session.posargs, env={"PYTHONUNBUFFERED": "1"})

@@ -13,7 +13,7 @@ For every ``packages/NAME`` (or the names given on the command line):
    ``__version__`` with the installed metadata, and run a small smoke test (evcore runs a loop;
    evbackends-unix must register its backends through entry points).
 
-Exits non-zero at the first failure. Usage::
+Checks every distribution, then exits non-zero listing those that failed. Usage::
 
     python tools/standalone_check.py [NAME ...]
 
@@ -114,7 +114,8 @@ def sibling_closure(name: str, graph: Mapping[str, set[str]]) -> set[str]:
 
 
 def _run(cmd: Sequence[object], cwd: pathlib.Path | None = None) -> None:
-    print("  $", " ".join(str(c) for c in cmd), flush=True)
+    shown = ["<smoke test>" if i and cmd[i - 1] == "-c" else str(c) for i, c in enumerate(cmd)]
+    print("  $", " ".join(shown), flush=True)
     subprocess.run([str(c) for c in cmd], check=True, cwd=cwd)
 
 
@@ -184,13 +185,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = args.workdir or pathlib.Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         wheels = build_wheels(projects, workdir / "wheels")
+        failed = []
         for name in names:
             print(f"standalone: {name}", flush=True)
             try:
                 check_one(name, projects, wheels, workdir)
             except subprocess.CalledProcessError as exc:
-                print(f"standalone: {name} FAILED ({exc})", file=sys.stderr)
-                return 1
+                print(
+                    f"standalone: {name} FAILED (exit status {exc.returncode})", file=sys.stderr, flush=True
+                )
+                failed.append(name)
+    if failed:
+        print(f"standalone: FAILED for {', '.join(failed)}", file=sys.stderr)
+        return 1
     print(
         f"standalone: {len(names)} distributions install and import on their own "
         f"({time.monotonic() - started:.0f} s)"
