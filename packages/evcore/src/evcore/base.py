@@ -56,7 +56,7 @@ from .config import EventConfig
 from .debug import _state as _debug_state
 from .debug import fatal
 from .errors import BackendUnavailable, EventError
-from .event import F_ACTIVE, F_INIT, F_INSERTED, F_STALE, F_TIMEOUT, Event
+from .event import F_ACTIVE, F_INIT, F_INSERTED, F_ONESHOT, F_STALE, F_TIMEOUT, Event
 from .flags import BaseFlag, Feature
 from . import flags as _flags
 from .signals import SignalState
@@ -178,6 +178,7 @@ class EventBase:
         self._break = False
         self._continue = False
         self._stop_pass = False
+        self._attention = False  # stop_pass or waiters: one check per callback
         self._current: Event | None = None
         self._waiters = 0
         self._exc_handler: Callable[[EventBase, BaseException, Event | None], object] | None = None
@@ -556,18 +557,19 @@ class EventBase:
         with self._lock:
             if self._current is ev and self._loop_thread != get_ident() and self._cond is not None:
                 self._waiters += 1
+                self._attention = True
                 try:
                     while self._current is ev:
                         self._cond.wait()
                 finally:
                     self._waiters -= 1
             fl = ev._flags
-            if fl == F_INIT | F_TIMEOUT and ev._tcommon is None:
+            if fl & ~F_ONESHOT == F_INIT | F_TIMEOUT and ev._tcommon is None:
                 # fast path: a pending pure timer
                 self._timers.cancel(ev._tentry)  # type: ignore[arg-type]
                 ev._tentry = None
                 ev._timeout = None
-                ev._flags = F_INIT
+                ev._flags = fl & ~F_TIMEOUT
                 self._npending -= 1
             elif fl & (F_INSERTED | F_TIMEOUT | F_ACTIVE):
                 self._del_nolock(ev)
@@ -696,6 +698,7 @@ class EventBase:
             if self._gotterm or self._break:
                 return 0
             self._continue = self._stop_pass = False
+            self._attention = self._waiters > 0
             if not (self._npending or self._nactive or self._nvirtual or self._deferred or keep):
                 return 1
             if activeqs is not self._activeqs:
@@ -733,49 +736,134 @@ class EventBase:
             if self._cache_time:
                 self._now = clock.monotonic()
                 self._now_wall = None
-            n = 0
-            for fd, raw in fired:
-                what = table[raw]
-                ev = fdone.get(fd)
-                if ev is not None and what < BADFD:
-                    bits = ev.events & what
-                    if bits:
-                        fl = ev._flags
-                        if not fl & (F_ACTIVE | F_STALE):
-                            ev._flags = fl | F_ACTIVE
-                            ev._res = bits
-                            activeqs[ev._pri].append(ev)
-                            n += 1
-                        elif fl & F_ACTIVE:
-                            ev._res |= bits
-                        else:
-                            self._activate_nolock(ev, bits, 1)
-                    continue
-                evs = fdmap.get(fd)
-                if evs is None or what >= BADFD:
-                    handler = internal.get(fd)
-                    if handler is not None:
-                        handler()
-                    elif what >= BADFD:
-                        self._bad_fd(fd)
-                    continue
-                for ev in evs:
-                    bits = ev.events & what
-                    if bits:
-                        self._activate_nolock(ev, bits, 1)
-            self._nactive += n
+            it = iter(fired)
+            ran = 0
+            if not activeqs[0] and len(activeqs) == 1 and not self._stop_pass:
+                ran = self._run_direct(it, table)
+            self._activate_fired(it, table)
             self._expire_timers(self._now if self._now is not None else clock.monotonic())
             if self._nactive:
-                ran = self._process_active()
-                if self._deferred:
-                    self._run_deferred()
-                if once and ran and not self._nactive:
+                ran += self._process_active()
+            if self._deferred:
+                self._run_deferred()
+            if ran:
+                if once and not self._nactive:
                     return 0
+            elif nonblock:
+                return 0
+
+    def _activate_fired(self, it: Any, table: list[int]) -> None:
+        """Queue the events for the ``(fd, raw)`` pairs left in ``it`` (lock held)."""
+        fdone = self._fdone
+        activeqs = self._activeqs
+        n = 0
+        for fd, raw in it:
+            what = table[raw]
+            ev = fdone.get(fd)
+            if ev is not None and what < BADFD:
+                bits = ev.events & what
+                if bits:
+                    fl = ev._flags
+                    if not fl & (F_ACTIVE | F_STALE):
+                        ev._flags = fl | F_ACTIVE
+                        ev._res = bits
+                        activeqs[ev._pri].append(ev)
+                        n += 1
+                    elif fl & F_ACTIVE:
+                        ev._res |= bits
+                    else:
+                        self._activate_nolock(ev, bits, 1)
+                continue
+            self._activate_slow(fd, what)
+        self._nactive += n
+
+    def _activate_slow(self, fd: int, what: int) -> None:
+        """Several events on ``fd``, an internal fd, or ``BADFD`` (lock held)."""
+        evs = self._fdmap.get(fd)
+        if evs is None or what >= BADFD:
+            handler = self._internal.get(fd)
+            if handler is not None:
+                handler()
+            elif what >= BADFD:
+                self._bad_fd(fd)
+            return
+        for ev in evs:
+            bits = ev.events & what
+            if bits:
+                self._activate_nolock(ev, bits, 1)
+
+    def _run_direct(self, it: Any, table: list[int]) -> int:
+        """Run the callbacks of fired single-event fds straight from the backend's result.
+
+        Used when there is one priority and nothing was queued before this pass, so
+        the order is the one the active queue would give.  An event deleted by an
+        earlier callback of the pass is gone from the fd index and is not run, as
+        libevent's rule for deleted active events requires.  Anything that is not
+        the plain case (several events on the fd, an internal fd, an event already
+        active) is queued and runs later in the pass.  When a callback raises or
+        asks for a break, the pairs not yet handled are queued, so nothing is lost.
+        """
+        fdone = self._fdone
+        lock = self._lock
+        release = lock.release
+        acquire = lock.acquire
+        count = 0
+        for fd, raw in it:
+            what = table[raw]
+            ev = fdone.get(fd)
+            if ev is None or what >= BADFD:
+                self._activate_slow(fd, what)
+                continue
+            res = ev.events & what
+            if not res:
+                continue
+            fl = ev._flags
+            if fl & (F_ACTIVE | F_STALE | F_TIMEOUT | F_ONESHOT):
+                if fl & (F_ACTIVE | F_STALE):
+                    if fl & F_ACTIVE:
+                        ev._res |= res
+                    else:
+                        self._activate_nolock(ev, res, 1)
+                    continue
+                if fl & F_ONESHOT:
+                    self._del_nolock(ev)
+                else:
+                    self._persist_reschedule(ev, res)
+            self._current = ev
+            count += 1
+            release()
+            try:
+                ev.callback(ev.fd, res, ev.arg)  # type: ignore[misc]
+            except BaseException as exc:
+                acquire()
+                self._current = None
+                if self._waiters:
+                    self._cond.notify_all()  # type: ignore[union-attr]
+                handler = self._exc_handler
+                if handler is None or not isinstance(exc, Exception):
+                    self._activate_fired(it, table)
+                    raise
+                release()
+                try:
+                    handler(self, exc, ev)
+                except BaseException:
+                    acquire()
+                    self._activate_fired(it, table)
+                    raise
+                acquire()
             else:
-                if self._deferred:
-                    self._run_deferred()
-                if nonblock:
-                    return 0
+                acquire()
+                # _current stays stale until the next release point sets it again: the
+                # lock is never released without updating it first, so no other thread
+                # can see the stale value
+                if self._attention:
+                    self._current = None
+                    if self._waiters:
+                        self._cond.notify_all()  # type: ignore[union-attr]
+                    if self._stop_pass:
+                        break
+        self._current = None
+        return count
 
     def _process_active(self) -> int:
         """Run the most urgent non-empty queue; returns how many callbacks ran."""
@@ -826,8 +914,12 @@ class EventBase:
             else:
                 acquire()
                 self._current = None
-                if self._waiters:
-                    self._cond.notify_all()  # type: ignore[union-attr]
+                if self._attention:
+                    if self._waiters:
+                        self._cond.notify_all()  # type: ignore[union-attr]
+                    if self._stop_pass:
+                        break
+                continue
             if self._stop_pass:
                 break
         return count
@@ -925,14 +1017,14 @@ class EventBase:
     def loopbreak(self) -> None:
         """End the loop after the callback that is running now (from any thread)."""
         with self._lock:
-            self._break = self._stop_pass = True
+            self._break = self._stop_pass = self._attention = True
             if self._sleeping and self._loop_thread != get_ident():
                 self._notify()
 
     def loopcontinue(self) -> None:
         """Stop running the current queue and go back to polling (libevent 2.1)."""
         with self._lock:
-            self._continue = self._stop_pass = True
+            self._continue = self._stop_pass = self._attention = True
 
     def got_exit(self) -> bool:
         """Whether the last loop ended through :meth:`loopexit`."""
@@ -1174,7 +1266,7 @@ class EventBase:
                 fl = ev._flags
                 if fl & F_TIMEOUT:
                     self._unschedule(ev)
-                ev._flags = fl & ~(F_INSERTED | F_TIMEOUT | F_ACTIVE | F_STALE) | F_INIT
+                ev._flags = fl & ~(F_INSERTED | F_TIMEOUT | F_ACTIVE | F_STALE)
             for q in self._activeqs:
                 q.clear()
             self._fdmap.clear()

@@ -12,7 +12,8 @@ for happened and its callback is queued.  The state lives in ``_flags``:
   ``_res`` holding the bits that fired (OR'd over repeated activations);
 * ``F_STALE`` -- deleted while active: its queue slot is left behind and skipped
   when reached (O(1) delete), or removed if it is activated again first;
-* ``F_FREED`` -- :meth:`Event.free` was called.
+* ``F_FREED`` -- :meth:`Event.free` was called;
+* ``F_ONESHOT`` -- a copy of "not ``EV_PERSIST``", fixed at assignment.
 
 The base holds pending and active events strongly, so an event nobody else
 references still fires.  All state changes happen in :class:`evcore.EventBase`
@@ -59,6 +60,7 @@ F_ACTIVE = 0x04
 F_STALE = 0x08
 F_FREED = 0x20
 F_INIT = 0x40
+F_ONESHOT = 0x80  # not EV_PERSIST: lets dispatch test one word for the plain case
 
 _SELF_ARG = object()
 
@@ -160,7 +162,7 @@ class Event:
             self.callback = callback
             self.arg = self if arg is _SELF_ARG else arg
             self._fdobj = None
-            self._flags = F_INIT
+            self._flags = F_INIT if events & EV_PERSIST else F_INIT | F_ONESHOT
             self._pri = base._npri >> 1
         else:
             self._flags = 0
@@ -216,7 +218,7 @@ class Event:
         self.events = events
         self.callback = callback
         self.arg = self if arg is _SELF_ARG else arg
-        self._flags = F_INIT
+        self._flags = F_INIT if events & EV_PERSIST else F_INIT | F_ONESHOT
         self._res = 0
         self._ncalls = 0
         self._pri = base._npri // 2
