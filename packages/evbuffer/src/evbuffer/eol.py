@@ -1,0 +1,146 @@
+"""End-of-line styles and their search across chunks (``Buffer.search_eol``, ``Buffer.readln``).
+
+The styles are libevent's ``enum evbuffer_eol_style``:
+
+* ``ANY``: the line ends at the first CR or LF, and the end-of-line is the whole run of CR
+  and LF characters that follows, in any order and number (as in libevent, a run cut short by
+  the end of the buffer ends there; its rest then reads as an empty line);
+* ``CRLF``: an optional CR followed by an LF;
+* ``CRLF_STRICT``: exactly CR LF;
+* ``LF``: an LF;
+* ``NUL``: a NUL byte (libevent 2.1).
+
+Finding "CR or LF" uses two C ``find`` calls over windows that grow geometrically, so a line
+costs time linear in its length even when one of the two characters never appears; the run
+after it is measured with ``bytes.lstrip`` over growing windows. No per-byte Python loops.
+
+>>> from evbuffer import Buffer
+>>> buf = Buffer(b"GET / HTTP/1.0\\r\\n\\r\\n")
+>>> buf.readln(EOL.CRLF), buf.readln(EOL.CRLF), buf.readln(EOL.CRLF)
+(b'GET / HTTP/1.0', b'', None)
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from .search import find
+
+if TYPE_CHECKING:
+    from .buffer import Buffer
+    from .chunk import Chunk
+    from .ptr import BufferPtr
+
+__all__ = [
+    "EOL",
+    "find_eol",
+    "EVBUFFER_EOL_ANY",
+    "EVBUFFER_EOL_CRLF",
+    "EVBUFFER_EOL_CRLF_STRICT",
+    "EVBUFFER_EOL_LF",
+    "EVBUFFER_EOL_NUL",
+]
+
+
+class EOL(enum.IntEnum):
+    """End-of-line styles for ``readln``/``search_eol`` (libevent's ``EVBUFFER_EOL_*``).
+
+    >>> EOL.CRLF_STRICT.value
+    2
+    """
+
+    ANY = 0
+    CRLF = 1
+    CRLF_STRICT = 2
+    LF = 3
+    NUL = 4
+
+
+EVBUFFER_EOL_ANY = EOL.ANY
+EVBUFFER_EOL_CRLF = EOL.CRLF
+EVBUFFER_EOL_CRLF_STRICT = EOL.CRLF_STRICT
+EVBUFFER_EOL_LF = EOL.LF
+EVBUFFER_EOL_NUL = EOL.NUL
+
+_SIMPLE = {EOL.LF: b"\n", EOL.NUL: b"\0", EOL.CRLF_STRICT: b"\r\n"}
+
+
+def find_eol(buf: Buffer, start: int, style: EOL, hint: BufferPtr | None = None) -> (
+    tuple[int, int, int, int] | None
+):
+    """First end-of-line at or after ``start``: ``(pos, eol_len, chunk_index, chunk_start)``.
+
+    ``chunk_index`` is -1 when unknown. ``None`` when there is no complete end-of-line.
+
+    >>> from evbuffer import Buffer
+    >>> find_eol(Buffer(b"ab\\r\\r\\ncd"), 0, EOL.ANY)[:2]
+    (2, 3)
+    >>> find_eol(Buffer(b"ab\\r\\r\\ncd"), 0, EOL.CRLF)[:2]
+    (3, 2)
+    """
+    n = len(buf)
+    sub = _SIMPLE.get(style)
+    if sub is not None:
+        r = find(buf, sub, start, n, hint)
+        return None if r is None else (r[0], len(sub), r[1], r[2])
+    if style == EOL.CRLF:
+        r = find(buf, b"\n", start, n, hint)
+        if r is None:
+            return None
+        pos = r[0]
+        if pos > start and buf._byte_at(pos - 1) == 13:
+            return pos - 1, 2, -1, 0
+        return pos, 1, r[1], r[2]
+    if style != EOL.ANY:
+        raise ValueError(f"unknown end-of-line style {style!r}")
+    i, g = buf._seek(start, hint)
+    while g < n:
+        ch = buf._load(i)
+        p = _find_cr_or_lf(ch, ch.off + (start - g if start > g else 0), ch.end)
+        if p >= 0:
+            return g + p - ch.off, _crlf_run(buf, i, p), i, g
+        g += ch.end - ch.off
+        i += 1
+    return None
+
+
+def _find_cr_or_lf(ch: Chunk, a: int, end: int) -> int:
+    """Index of the first CR or LF in ``ch.buf[a:end]``, or -1."""
+    width = 256
+    while a < end:
+        stop = a + width if end - a > width else end
+        p = ch.find(b"\n", a, stop)
+        q = ch.find(b"\r", a, p if p >= 0 else stop)
+        if q >= 0:
+            return q
+        if p >= 0:
+            return p
+        a = stop
+        width <<= 2
+    return -1
+
+
+def _crlf_run(buf: Buffer, i: int, a: int) -> int:
+    """Number of CR/LF bytes starting at index ``a`` of chunk ``i``, across chunks."""
+    run = 0
+    chunks = buf._chunks
+    first = True
+    while i < len(chunks):
+        ch = buf._load(i)
+        if not first:
+            a = ch.off
+        first = False
+        width = 16
+        end = ch.end
+        while a < end:
+            stop = a + width if end - a > width else end
+            seg = bytes(ch.buf[a:stop])
+            k = len(seg) - len(seg.lstrip(b"\r\n"))
+            run += k
+            if k < len(seg):
+                return run
+            a = stop
+            width <<= 1
+        i += 1
+    return run
