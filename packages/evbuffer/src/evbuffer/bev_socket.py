@@ -1,0 +1,463 @@
+"""The socket bufferevent (libevent's ``bufferevent_sock.c``).
+
+Facts and theory of operation
+-----------------------------
+* Two persistent events on the fd: a read event (with the read timeout), pending
+  while reading is enabled and not suspended; a write event (with the write
+  timeout), pending only while there is output to send or a connect in flight, so
+  an idle connection costs the kernel nothing.
+* Reads go straight into the input buffer's free chunk space
+  (:meth:`Buffer.read_from`), as much as the adaptive size, the read high
+  watermark and the rate limit allow.  0 bytes is EOF: reading is disabled and the
+  event callback gets ``READING|EOF``.  An error gives ``READING|ERROR`` with the
+  errno in :attr:`socket_error`.
+* Writes are eager, as asyncio's: data added to the output is sent at once when
+  nothing is waiting to go out already; only what the kernel did not take waits
+  for the write event.  Inside this bufferevent's own read callback the send is
+  held until the callback returns, so a callback's many small writes leave in one
+  ``sendmsg``.  Each write pass sends many chunks in one ``sendmsg``/``writev``
+  (files go out with ``sendfile``).  When the output drains to the write low
+  watermark the write callback runs (from the loop, never inside ``write()``).
+* ``connect()`` makes the socket if there is none (and then owns it), starts a
+  non-blocking connect and reports ``CONNECTED`` or ``ERROR`` from the loop, also
+  when the connect finished or failed at once; reading starts after it connected.
+* ``connect_hostname()`` resolves first, through a DNS base's ``getaddrinfo`` or,
+  with ``None``, through :func:`socket.getaddrinfo` on the base's thread pool, so
+  the loop never blocks; IO is suspended until the lookup ends.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from evcore import EV_PERSIST, EV_READ, EV_TIMEOUT, EV_WRITE, Event, EventBase
+from evcore.util import sockaddr_family
+
+from .bufferevent import BEV_EVENT, BEV_OPT, SUSPEND_LOOKUP, Bufferevent
+from .errors import EvbufferError
+
+__all__ = ["SocketBufferevent"]
+
+_READ = int(EV_READ)
+_WRITE = int(EV_WRITE)
+_TIMEOUT = int(EV_TIMEOUT)
+_PERSIST = int(EV_PERSIST)
+_B_READING = int(BEV_EVENT.READING)
+_B_WRITING = int(BEV_EVENT.WRITING)
+_B_EOF = int(BEV_EVENT.EOF)
+_B_ERROR = int(BEV_EVENT.ERROR)
+_B_TIMEOUT = int(BEV_EVENT.TIMEOUT)
+_B_CONNECTED = int(BEV_EVENT.CONNECTED)
+_CONNECT_PENDING = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY, errno.EINTR}
+
+
+def _so_error(fd: int) -> int:
+    s = socket.socket(fileno=fd)
+    try:
+        return s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    finally:
+        s.detach()
+
+
+class SocketBufferevent(Bufferevent):
+    """A bufferevent over a stream socket; made by :meth:`Bufferevent.socket`.
+
+    >>> import evcore, socket
+    >>> from evbuffer import Bufferevent
+    >>> base = evcore.EventBase()
+    >>> s1, s2 = socket.socketpair()
+    >>> bev = Bufferevent.socket(base, s1)
+    >>> bev.write(b"hi"); s2.recv(10)
+    b'hi'
+    >>> bev.free(); s1.close(); s2.close(); base.free()
+    """
+
+    kind = "socket"
+
+    def __init__(self, base: EventBase, sock: Any = None, options: int = 0) -> None:
+        super().__init__(base, options)
+        self._fd = -1
+        self._io: Any = None
+        self._sockobj: socket.socket | None = None
+        self._owned = bool(options & BEV_OPT.CLOSE_ON_FREE)
+        self._connecting = False
+        self._connect_err = 0
+        self._dns_error = 0
+        self._lookup: Any = None
+        self._ev_read = Event()
+        self._ev_write = Event()
+        self._wpending = False
+        self._rpending = False
+        self._in_read = False
+        self._flush_after_read = False
+        self._out_cb = self.output.add_cb(self._output_cb)
+        if sock is not None:
+            self._setfd(sock)
+
+    # ------------------------------------------------------------------ fd
+    def _setfd(self, sock: Any) -> None:
+        if isinstance(sock, int):
+            fd = sock
+            self._sockobj = None
+            self._io = fd
+        else:
+            fd = sock.fileno()
+            self._sockobj = sock if isinstance(sock, socket.socket) else None
+            self._io = self._sockobj if self._sockobj is not None else fd
+        if fd < 0:
+            raise EvbufferError("the socket is closed")
+        import os
+
+        os.set_blocking(fd, False)
+        self._fd = fd
+        self._ev_read.assign(self.base, fd, _READ | _PERSIST, self._on_read, None)
+        self._ev_write.assign(self.base, fd, _WRITE | _PERSIST, self._on_write, None)
+        self._rpending = self._wpending = False
+        if self._reading():
+            self._enable_io(_READ)
+        if self.output and self._writing():
+            self._enable_io(_WRITE)
+
+    def setfd(self, sock: Any) -> None:
+        """Use another socket (the old one is not closed)."""
+        self.lock()
+        try:
+            self._disable_io(_READ | _WRITE)
+            self._setfd(sock)
+        finally:
+            self.unlock()
+
+    def _ctrl_fd(self) -> int:
+        return self._fd
+
+    # ------------------------------------------------------------------ enable / disable
+    def _enable_io(self, events: int) -> None:
+        if self._fd < 0:
+            return
+        if events & _READ and not self._connecting and not self._rpending:
+            self._ev_read.add(self.timeout_read)
+            self._rpending = True
+        if events & _WRITE and (self.output or self._connecting) and not self._wpending:
+            self._ev_write.add(self.timeout_write)
+            self._wpending = True
+
+    def _disable_io(self, events: int) -> None:
+        if events & _READ and self._rpending:
+            self._ev_read.delete()
+            self._rpending = False
+        if events & _WRITE and self._wpending and not self._connecting:
+            self._ev_write.delete()
+            self._wpending = False
+
+    def _adj_timeouts(self) -> None:
+        if self._rpending:
+            self._ev_read.delete()
+            self._ev_read.add(self.timeout_read)
+        if self._wpending:
+            self._ev_write.delete()
+            self._ev_write.add(self.timeout_write)
+
+    # ------------------------------------------------------------------ reading
+    def _on_read(self, fd: int, what: int, arg: Any) -> None:
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            if what & _TIMEOUT:
+                self._disable_io(_READ)
+                self._enabled &= ~_READ
+                self._run_eventcb(_B_READING | _B_TIMEOUT)
+                return
+            inp = self.input
+            howmuch = self._max_single_read
+            if self._rate is not None:
+                allowed = self._rate.read_allowance()
+                if allowed <= 0:
+                    self._rate.block_read()
+                    return
+                if howmuch < 0 or allowed < howmuch:
+                    howmuch = allowed
+            high = self._wm_read[1]
+            if high:
+                room = high - len(inp)
+                if room <= 0:
+                    self._input_wm_cb(inp, None, None)
+                    return
+                if howmuch < 0 or room < howmuch:
+                    howmuch = room
+            try:
+                n = inp.read_from(self._io, howmuch)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._disable_io(_READ)
+                self._enabled &= ~_READ
+                self._run_eventcb(_B_READING | _B_ERROR, exc.errno or errno.EIO)
+                return
+            if not n:
+                self._disable_io(_READ)
+                self._enabled &= ~_READ
+                self._run_eventcb(_B_READING | _B_EOF)
+                return
+            if self._rate is not None:
+                self._rate.consumed_read(n)
+            if len(inp) >= self._wm_read[0] and self._readcb is not None:
+                if self._defer:
+                    self._run_readcb()
+                else:
+                    self._in_read = True
+                    try:
+                        self._readcb(self, self._cbarg)
+                    finally:
+                        self._in_read = False
+                    if self._flush_after_read:
+                        self._flush_after_read = False
+                        if not self._freed and self.output:
+                            self._write_now()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    # ------------------------------------------------------------------ writing
+    def _output_cb(self, buf: Any, info: Any, arg: Any) -> None:
+        if not info.n_added or self._wpending or self._fd < 0 or self._connecting:
+            return
+        if not self._enabled & _WRITE or self._write_suspended:
+            return
+        if self._in_read:
+            self._flush_after_read = True
+            return
+        self._write_now()
+
+    def _write_now(self) -> None:
+        """Eager write: send what the kernel takes now, wait for the write event for the rest."""
+        out = self.output
+        budget = self._max_single_write
+        if self._rate is not None:
+            budget = self._write_budget()
+            if budget == 0:
+                self._rate.block_write()
+                return
+        try:
+            n = out.write_to(self._io, budget)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:
+            n = 0  # the write event will see the error again and report it from the loop
+        if n and self._rate is not None:
+            self._rate.consumed_write(n)
+        if out:
+            if not self._wpending:
+                self._ev_write.add(self.timeout_write)
+                self._wpending = True
+        elif n and self._writecb is not None and len(out) <= self._wm_write[0]:
+            # report the drain from the loop, never inside write()
+            self._ev_write.active(_WRITE)
+
+    def _on_write(self, fd: int, what: int, arg: Any) -> None:
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            if what & _TIMEOUT:
+                self._disable_io(_WRITE)
+                self._enabled &= ~_WRITE
+                self._run_eventcb(_B_WRITING | _B_TIMEOUT)
+                return
+            if self._connecting:
+                if not self._finish_connect():
+                    return
+            out = self.output
+            n = 0
+            if out and self._writing():
+                budget = self._max_single_write
+                if self._rate is not None:
+                    budget = self._write_budget()
+                    if budget == 0:
+                        self._rate.block_write()
+                        return
+                try:
+                    n = out.write_to(self._io, budget)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    self._disable_io(_WRITE)
+                    self._enabled &= ~_WRITE
+                    self._run_eventcb(_B_WRITING | _B_ERROR, exc.errno or errno.EIO)
+                    return
+                if self._rate is not None and n:
+                    self._rate.consumed_write(n)
+            if not out and self._wpending:
+                self._ev_write.delete()
+                self._wpending = False
+            if len(out) <= self._wm_write[0] and (n or what == _WRITE):
+                self._run_writecb()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    # ------------------------------------------------------------------ connecting
+    def connect(self, address: Any) -> None:
+        """Connect to ``address`` (a socket address tuple, or a path for AF_UNIX).
+
+        With no socket yet, one is made (and owned: closed at :meth:`free`).  The
+        outcome arrives as ``CONNECTED`` or ``ERROR`` in the event callback.
+        """
+        self.lock()
+        try:
+            if self._freed:
+                raise EvbufferError("connect() on a freed bufferevent")
+            if self._fd < 0:
+                sock = socket.socket(sockaddr_family(address), socket.SOCK_STREAM)
+                sock.setblocking(False)
+                self._owned = True
+                self._setfd(sock)
+            self._start_connect(address)
+        finally:
+            self.unlock()
+
+    def _start_connect(self, address: Any) -> None:
+        sock = self._sockobj
+        try:
+            if sock is not None:
+                err = sock.connect_ex(address)
+            else:
+                tmp = socket.socket(fileno=self._fd)
+                try:
+                    err = tmp.connect_ex(address)
+                finally:
+                    tmp.detach()
+        except OSError as exc:  # bad address for the family, and the like
+            err = exc.errno or errno.EINVAL
+        except (TypeError, ValueError):
+            err = errno.EINVAL
+        self._connecting = True
+        self._connect_err = 0
+        if self._rpending:
+            self._ev_read.delete()
+            self._rpending = False
+        if err in _CONNECT_PENDING:
+            if not self._wpending:
+                self._ev_write.add(self.timeout_write)
+                self._wpending = True
+            return
+        # finished (or failed) at once: report from the loop all the same
+        self._connect_err = err if err else -1
+        self._ev_write.active(_WRITE)
+
+    def _finish_connect(self) -> bool:
+        """Returns True when connected; reports either outcome."""
+        err = self._connect_err
+        if err == -1:
+            err = 0
+        elif err == 0:
+            try:
+                err = self._sockobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if self._sockobj else _so_error(self._fd)
+            except OSError as exc:  # pragma: no cover - fd vanished
+                err = exc.errno or errno.EBADF
+            if err in (errno.EINPROGRESS, errno.EALREADY):  # pragma: no cover - spurious wake-up
+                return False
+        self._connecting = False
+        self._connect_err = 0
+        if err:
+            if self._wpending:
+                self._ev_write.delete()
+                self._wpending = False
+            self._run_eventcb(_B_ERROR, err)
+            return False
+        self._run_eventcb(_B_CONNECTED)
+        if self._freed:
+            return False
+        if self._reading():
+            self._enable_io(_READ)
+        if not self.output and self._wpending:
+            self._ev_write.delete()
+            self._wpending = False
+        return True
+
+    def connect_hostname(self, dns_base: Any, family: int, host: str, port: int) -> None:
+        """Resolve ``host`` (through ``dns_base.getaddrinfo``, or the thread pool for ``None``), then connect.
+
+        A failed lookup reports ``ERROR``; :meth:`get_dns_error` then gives the
+        ``EAI_*`` code.
+        """
+        self.lock()
+        try:
+            if self._freed:
+                raise EvbufferError("connect_hostname() on a freed bufferevent")
+            self._dns_error = 0
+            self._suspend_read(SUSPEND_LOOKUP)
+            self._suspend_write(SUSPEND_LOOKUP)
+            if dns_base is None:
+                self.base.run_in_pool(
+                    socket.getaddrinfo, host, port, family, socket.SOCK_STREAM, callback=self._resolved_future
+                )
+            else:
+                hints = {"family": family, "type": socket.SOCK_STREAM, "proto": 0, "flags": 0}
+                self._lookup = dns_base.getaddrinfo(host, str(port), hints, self._resolved_dns)
+        finally:
+            self.unlock()
+
+    def _resolved_future(self, fut: Any) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            code = exc.errno if isinstance(exc, socket.gaierror) and exc.errno else socket.EAI_FAIL
+            self._resolved(code, [])
+        else:
+            self._resolved(0, fut.result())
+
+    def _resolved_dns(self, result: int, addrinfos: Any, arg: Any = None) -> None:
+        self._resolved(result, addrinfos or [])
+
+    def _resolved(self, result: int, addrinfos: list[Any]) -> None:
+        self.lock()
+        try:
+            self._lookup = None
+            if self._freed:
+                return
+            self._unsuspend_read(SUSPEND_LOOKUP)
+            self._unsuspend_write(SUSPEND_LOOKUP)
+            if result or not addrinfos:
+                self._dns_error = result or socket.EAI_NONAME
+                self._run_eventcb(_B_ERROR)
+                return
+            fam, _type, _proto, _canon, address = addrinfos[0]
+            if self._fd < 0:
+                sock = socket.socket(fam, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                self._owned = True
+                self._setfd(sock)
+            self._start_connect(address)
+        finally:
+            self.unlock()
+
+    def get_dns_error(self) -> int:
+        """The ``EAI_*`` code of the last failed :meth:`connect_hostname` lookup (0 if none)."""
+        return self._dns_error
+
+    # ------------------------------------------------------------------ teardown
+    def _destruct(self) -> None:
+        self._ev_read.free()
+        self._ev_write.free()
+        self._rpending = self._wpending = False
+        if self._lookup is not None and hasattr(self._lookup, "cancel"):
+            try:
+                self._lookup.cancel()
+            except Exception:  # pragma: no cover - a DNS base's own failure
+                pass
+            self._lookup = None
+        if self._owned and self._fd >= 0:
+            if self._sockobj is not None:
+                self._sockobj.close()
+            else:
+                import os
+
+                try:
+                    os.close(self._fd)
+                except OSError:  # pragma: no cover - closed behind our back
+                    pass
+        self._fd = -1
+        self._io = None
+        self._sockobj = None
