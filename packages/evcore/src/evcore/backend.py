@@ -133,7 +133,7 @@ class Backend(abc.ABC):
     def dispatch(self, timeout: float | None) -> Iterable[tuple[int, int]]:
         """Wait up to ``timeout`` seconds; return the ``(fd, events)`` that fired."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends need it
         """Release OS resources (idempotent)."""
 
     def __repr__(self) -> str:

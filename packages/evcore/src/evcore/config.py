@@ -63,9 +63,7 @@ class EventConfig:
             return False
         if self.features & ~features:
             return False
-        if not self.flags & BaseFlag.IGNORE_ENV and os.environ.get("EVENT_NO" + name.upper()):
-            return False
-        return True
+        return bool(self.flags & BaseFlag.IGNORE_ENV or not os.environ.get("EVENT_NO" + name.upper()))
 
     def __repr__(self) -> str:
         return f"<EventConfig avoid={sorted(self.avoided)} features={self.features!r} flags={self.flags!r}>"

@@ -46,7 +46,7 @@ def debug_mode_enabled() -> bool:
     >>> isinstance(debug_mode_enabled(), bool)
     True
     """
-    return _state["debug"]
+    return bool(_state["debug"])
 
 
 def set_fatal_callback(fn: Callable[[int], object] | None) -> None:

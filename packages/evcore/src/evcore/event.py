@@ -34,10 +34,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import flags as _flags
 from .debug import _state as _debug_state
 from .errors import DebugModeError, EventError
 from .flags import EV
-from . import flags as _flags
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import EventBase
@@ -63,6 +63,7 @@ F_INIT = 0x40
 F_ONESHOT = 0x80  # not EV_PERSIST: lets dispatch test one word for the plain case
 
 _SELF_ARG = object()
+_NOT_TIMER = EV_SIGNAL | EV_READ | EV_WRITE | EV_CLOSED
 
 
 def event_self_cbarg() -> object:
@@ -154,7 +155,7 @@ class Event:
             self._fdobj: Any = None
             self._flags = 0
             self._pri = 0
-        elif type(fd) is int and not events & (EV_SIGNAL | EV_READ | EV_WRITE | EV_CLOSED) and callable(callback):
+        elif type(fd) is int and not events & _NOT_TIMER and callable(callback):
             # fast path for timers (hot in servers that reset idle timeouts)
             self.base = base
             self.fd = fd
@@ -193,7 +194,9 @@ class Event:
         """
         return cls(base, signum, EV_SIGNAL | EV_PERSIST, callback, arg)
 
-    def assign(self, base: EventBase, fd: Any, events: int, callback: Callback | None, arg: Any = None) -> None:
+    def assign(
+        self, base: EventBase, fd: Any, events: int, callback: Callback | None, arg: Any = None
+    ) -> None:
         """(Re)initialise this event (libevent's ``event_assign``).
 
         Refuses ``EV_SIGNAL`` combined with ``EV_READ``/``EV_WRITE``/``EV_CLOSED``.
@@ -347,6 +350,7 @@ class Event:
             if not fl & (F_INIT | F_FREED):
                 state.append("uninitialised")
             cb = getattr(self.callback, "__qualname__", repr(self.callback))
-            return f"<Event fd={self.fd} events={EV(self.events & 0xFF)!r} cb={cb} {'|'.join(state) or 'idle'}>"
+            what = EV(self.events & 0xFF)
+            return f"<Event fd={self.fd} events={what!r} cb={cb} {'|'.join(state) or 'idle'}>"
         except Exception:  # pragma: no cover - a repr must never raise
             return f"<Event at {id(self):#x}>"

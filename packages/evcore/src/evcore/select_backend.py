@@ -25,9 +25,9 @@ import os
 import select
 from collections.abc import Iterable
 
+from . import flags as _flags
 from .backend import BADFD, Backend
 from .flags import Feature
-from . import flags as _flags
 
 # plain ints on hot paths: IntFlag operators run Python code
 EV_READ = int(_flags.EV_READ)

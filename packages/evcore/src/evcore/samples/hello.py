@@ -6,7 +6,7 @@ will exit cleanly and stops the loop two seconds later, letting greetings in
 flight finish.
 
 >>> import socket
->>> from evcore import EventBase
+>>> from evcore import EventBase, EVLOOP_ONCE, EVLOOP_NONBLOCK
 >>> with EventBase() as base:
 ...     server = HelloServer(base, "127.0.0.1", 0)
 ...     c = socket.create_connection(server.address)
@@ -26,7 +26,7 @@ import socket
 import sys
 from typing import Any
 
-from evcore import EV_PERSIST, EV_READ, EV_WRITE, EVLOOP_NONBLOCK, EVLOOP_ONCE, Event, EventBase
+from evcore import EV_PERSIST, EV_READ, EV_WRITE, Event, EventBase
 
 __all__ = ["HelloServer", "MESSAGE", "main"]
 
@@ -93,7 +93,9 @@ class HelloServer:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT, then exit two seconds later; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="python -m evcore.samples.hello", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m evcore.samples.hello", description=(__doc__ or "").splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9995)
     args = parser.parse_args(argv)
