@@ -297,9 +297,7 @@ class EventMap(BaseState):
         if evs is None or ev not in evs:  # pragma: no cover - dropped by _drop_fd already
             return
         evs.remove(ev)
-        if len(evs) == 1:
-            self._fdone[fd] = evs[0]
-        elif not evs:
+        if not evs:
             del self._fdmap[fd]
             del self._fdone[fd]
             # every event left the fd: re-register it even if the net mask ends up
@@ -307,8 +305,11 @@ class EventMap(BaseState):
             self._changes[fd] = True
             if _debug_state["debug"]:
                 self._check_ident(fd, forget=True)
-        elif fd not in self._changes:
-            self._changes[fd] = False
+        else:
+            if len(evs) == 1:
+                self._fdone[fd] = evs[0]
+            if fd not in self._changes:
+                self._changes[fd] = False
         if not self._use_changelist and not self._sleeping:
             try:
                 self._apply_change(fd)
