@@ -10,8 +10,7 @@ import tempfile
 
 import pytest
 
-from evbuffer import Buffer, FrozenError
-from evbuffer import buffer_io
+from evbuffer import Buffer, FrozenError, buffer_io
 from evbuffer.chunk import SPARE_KEEP_MAX
 
 
@@ -445,7 +444,7 @@ def test_callbacks_on_io(sockpair):
 
 
 def test_nonblocking_flag_respected(pipe):
-    r, w = pipe
+    r, _w = pipe
     flags = fcntl.fcntl(r, fcntl.F_GETFL)
     assert flags & os.O_NONBLOCK
     with pytest.raises(BlockingIOError):

@@ -57,7 +57,9 @@ except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms wi
 
 #: errno values after which a file segment is written with pread + write instead of sendfile.
 _NO_SENDFILE = frozenset(
-    getattr(errno, name) for name in ("EINVAL", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "ENOTSOCK") if hasattr(errno, name)
+    getattr(errno, name)
+    for name in ("EINVAL", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "ENOTSOCK")
+    if hasattr(errno, name)
 )
 
 
@@ -67,7 +69,9 @@ def _fileno(fd: Any) -> int:
     try:
         fileno = fd.fileno
     except AttributeError:
-        raise TypeError(f"expected an int fd, a socket or an object with fileno(), not {type(fd).__name__}") from None
+        raise TypeError(
+            f"expected an int fd, a socket or an object with fileno(), not {type(fd).__name__}"
+        ) from None
     return int(fileno())
 
 
@@ -178,7 +182,7 @@ def write_to(buf: Buffer, fd: Any, howmuch: int) -> int:
                     count = howmuch
                 n = _send_file(fileno, sock, first, count)
             else:
-                iov = []
+                iov: list[memoryview] = []
                 count = 0
                 for ch in chunks:
                     if ch.buf is None or len(iov) >= IOV_MAX:

@@ -25,12 +25,13 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
+from .chain import Chain
+from .errors import FrozenError
+from .ptr import BufferPtr
 from .search import find
 
 if TYPE_CHECKING:
-    from .buffer import Buffer
     from .chunk import Chunk
-    from .ptr import BufferPtr
 
 __all__ = [
     "EOL",
@@ -40,6 +41,7 @@ __all__ = [
     "EVBUFFER_EOL_CRLF_STRICT",
     "EVBUFFER_EOL_LF",
     "EVBUFFER_EOL_NUL",
+    "EolMixin",
 ]
 
 
@@ -66,9 +68,9 @@ EVBUFFER_EOL_NUL = EOL.NUL
 _SIMPLE = {EOL.LF: b"\n", EOL.NUL: b"\0", EOL.CRLF_STRICT: b"\r\n"}
 
 
-def find_eol(buf: Buffer, start: int, style: EOL, hint: BufferPtr | None = None) -> (
-    tuple[int, int, int, int] | None
-):
+def find_eol(
+    buf: Chain, start: int, style: EOL, hint: BufferPtr | None = None
+) -> tuple[int, int, int, int] | None:
     """First end-of-line at or after ``start``: ``(pos, eol_len, chunk_index, chunk_start)``.
 
     ``chunk_index`` is -1 when unknown. ``None`` when there is no complete end-of-line.
@@ -79,7 +81,7 @@ def find_eol(buf: Buffer, start: int, style: EOL, hint: BufferPtr | None = None)
     >>> find_eol(Buffer(b"ab\\r\\r\\ncd"), 0, EOL.CRLF)[:2]
     (3, 2)
     """
-    n = len(buf)
+    n = buf._len
     sub = _SIMPLE.get(style)
     if sub is not None:
         r = find(buf, sub, start, n, hint)
@@ -121,7 +123,7 @@ def _find_cr_or_lf(ch: Chunk, a: int, end: int) -> int:
     return -1
 
 
-def _crlf_run(buf: Buffer, i: int, a: int) -> int:
+def _crlf_run(buf: Chain, i: int, a: int) -> int:
     """Number of CR/LF bytes starting at index ``a`` of chunk ``i``, across chunks."""
     run = 0
     chunks = buf._chunks
@@ -144,3 +146,52 @@ def _crlf_run(buf: Buffer, i: int, a: int) -> int:
             width <<= 1
         i += 1
     return run
+
+
+class EolMixin(Chain):
+    """``Buffer.readln`` and ``Buffer.search_eol`` (mixed into :class:`~evbuffer.Buffer`).
+
+    >>> from evbuffer import Buffer
+    >>> Buffer(b"a\\nb").readln(EOL.LF)
+    b'a'
+    """
+
+    def readln(self, eol: EOL | int = EOL.ANY) -> bytes | None:
+        """Remove and return one line without its end-of-line, or ``None`` if none is complete.
+
+        >>> from evbuffer import Buffer
+        >>> buf = Buffer(b"a\\r\\nb\\nc"); buf.readln(), buf.readln(EOL.LF), buf.readln()
+        (b'a', b'b', None)
+        """
+        if self._freeze_start:
+            raise FrozenError("the start of this buffer is frozen")
+        eol = EOL(eol)
+        hint = self._eol_hint
+        r = find_eol(self, hint[1] if hint is not None and hint[0] == eol else 0, eol)
+        if r is None:
+            self._eol_hint = (eol, self._len - 1 if self._len else 0)
+            return None
+        pos, k = r[0], r[1]
+        line = self._copy(0, pos)
+        self._finish(self._drain_front(pos + k), 0, pos + k)
+        return line
+
+    def search_eol(
+        self, start: BufferPtr | int | None = None, eol: EOL | int = EOL.ANY
+    ) -> tuple[BufferPtr | None, int]:
+        """The first end-of-line at or after ``start``: ``(pointer to it, its length)``.
+
+        ``(None, 0)`` when there is none.
+
+        >>> from evbuffer import Buffer
+        >>> ptr, n = Buffer(b"ab\\r\\ncd").search_eol(eol=EOL.CRLF); ptr.pos, n
+        (2, 2)
+        """
+        eol = EOL(eol)
+        s = self._pos(start)
+        if s > self._len:
+            return None, 0
+        r = find_eol(self, s, eol, start if isinstance(start, BufferPtr) else None)
+        if r is None:
+            return None, 0
+        return self._ptr(r[0], r[2], r[3]), r[1]

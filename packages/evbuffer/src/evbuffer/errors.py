@@ -11,7 +11,10 @@ True
 
 from __future__ import annotations
 
-__all__ = ["EvbufferError", "FrozenError", "SizeLimitError"]
+import operator
+from typing import Any
+
+__all__ = ["EvbufferError", "FrozenError", "SizeLimitError", "check_size"]
 
 
 class EvbufferError(Exception):
@@ -52,3 +55,19 @@ class SizeLimitError(EvbufferError, ValueError, OverflowError):
     ...     print(type(exc).__name__)
     SizeLimitError
     """
+
+
+def check_size(n: Any, what: str = "n") -> int:
+    """``n`` as an int (``operator.index``), refusing negative values with ``ValueError``.
+
+    >>> check_size(3)
+    3
+    >>> check_size(-1, "length")
+    Traceback (most recent call last):
+    ...
+    ValueError: length must be >= 0, not -1
+    """
+    i: int = operator.index(n)
+    if i < 0:
+        raise ValueError(f"{what} must be >= 0, not {i}")
+    return i

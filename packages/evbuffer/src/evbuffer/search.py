@@ -30,18 +30,19 @@ part of :class:`~evbuffer.Buffer`, kept in its own file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from .buffer import Buffer
-    from .ptr import BufferPtr
+from .chain import Chain
+from .chunk import as_bytes_like
+from .errors import check_size
+from .ptr import BufferPtr, PtrHow
 
-__all__ = ["find"]
+__all__ = ["find", "SearchMixin"]
 
 
-def find(buf: Buffer, what: bytes, start: int, end: int, hint: BufferPtr | None = None) -> (
-    tuple[int, int, int] | None
-):
+def find(
+    buf: Chain, what: bytes, start: int, end: int, hint: BufferPtr | None = None
+) -> tuple[int, int, int] | None:
     """First ``what`` in ``buf[start:end]``: ``(pos, chunk_index, chunk_start)`` or ``None``.
 
     ``chunk_index`` is -1 when the match straddles chunks (no position hint to keep).
@@ -80,3 +81,66 @@ def find(buf: Buffer, what: bytes, start: int, end: int, hint: BufferPtr | None 
         g += length
         i += 1
     return None
+
+
+class SearchMixin(Chain):
+    """``Buffer.search`` and ``Buffer.ptr_set`` (mixed into :class:`~evbuffer.Buffer`).
+
+    >>> from evbuffer import Buffer
+    >>> Buffer(b"abc").search(b"c").pos
+    2
+    """
+
+    def search(
+        self, what: Any, start: BufferPtr | int | None = None, end: BufferPtr | int | None = None
+    ) -> BufferPtr | None:
+        """Where ``what`` first occurs wholly inside ``[start, end)``, or ``None``.
+
+        >>> from evbuffer import Buffer
+        >>> buf = Buffer(b"one two two"); buf.search(b"two").pos, buf.search(b"two", 5).pos
+        (4, 8)
+        >>> buf.search(b"two", 5, 10) is None
+        True
+        """
+        obj, _ = as_bytes_like(what)
+        what = obj if type(obj) is bytes else bytes(obj)
+        s = self._pos(start)
+        e = self._len if end is None else self._pos(end)
+        if s > self._len:
+            return None
+        r = find(self, what, s, min(e, self._len), start if isinstance(start, BufferPtr) else None)
+        return None if r is None else self._ptr(*r)
+
+    def ptr_set(
+        self, ptr: BufferPtr | int, position: int | None = None, how: PtrHow | int = PtrHow.SET
+    ) -> BufferPtr:
+        """Move ``ptr`` in place to ``position`` (``PtrHow.SET``) or by ``position`` (``ADD``).
+
+        ``ptr_set(ptr, position, how)`` is libevent's ``evbuffer_ptr_set`` and returns ``ptr``;
+        ``ptr_set(position)`` returns a new pointer. A position beyond the end (the end itself
+        is allowed) or a negative one raises ``ValueError`` and leaves ``ptr`` unchanged.
+
+        >>> from evbuffer import Buffer
+        >>> buf = Buffer(b"abcdef"); p = buf.ptr_set(2); buf.ptr_set(p, 3, PtrHow.ADD).pos
+        5
+        >>> buf.ptr_set(p, 7)
+        Traceback (most recent call last):
+        ...
+        ValueError: position 7 is beyond the end of the buffer (6 bytes)
+        """
+        if isinstance(ptr, BufferPtr):
+            if position is None:
+                raise TypeError("ptr_set(ptr, position, how) needs a position")
+            pos = check_size(position, "position")
+            if PtrHow(how) == PtrHow.ADD:
+                pos += ptr.pos
+        else:
+            pos = check_size(ptr, "position")
+            if position is not None:
+                PtrHow(position)  # ptr_set(pos, how): validate how
+        if pos > self._len:
+            raise ValueError(f"position {pos} is beyond the end of the buffer ({self._len} bytes)")
+        if isinstance(ptr, BufferPtr):
+            ptr.pos = pos
+            return ptr
+        return BufferPtr(pos)
