@@ -41,10 +41,25 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chain
+import overhead
 import timers
 
-FULL = {"nfds": [100, 1000, 10000], "active": 100, "writes": 100_000, "reps": 5, "timers": 100_000}
-QUICK = {"nfds": [100, 1000], "active": 100, "writes": 10_000, "reps": 2, "timers": 10_000}
+FULL: dict[str, Any] = {
+    "nfds": [100, 1000, 10000],
+    "active": 100,
+    "writes": 100_000,
+    "reps": 5,
+    "timers": 100_000,
+    "passes": 2000,
+}
+QUICK: dict[str, Any] = {
+    "nfds": [100, 1000],
+    "active": 100,
+    "writes": 10_000,
+    "reps": 2,
+    "timers": 10_000,
+    "passes": 300,
+}
 #: Timer deadlines are drawn from [0, SPREAD) seconds; equal-duration timers all get SPREAD.
 SPREAD = 0.05
 SEED = 20240501
@@ -103,13 +118,14 @@ def bench_chain(cfg: dict[str, Any], wanted: list[str] | None, log: Any) -> dict
     names = _selected([i.name for i in impls], wanted)
     impls = [i for i in impls if i.name in names]
     active, writes, reps = cfg["active"], cfg["writes"], cfg["reps"]
-    watchdog = 30.0 + writes * 200e-6
+    watchdog = 5.0 + writes * 100e-6
     results: dict[str, dict[str, Any]] = {i.name: {} for i in impls}
     for n in cfg["nfds"]:
         ring = chain.Ring(n)
         try:
             here = [i for i in impls if i.fits(ring)]
-            samples: dict[str, list[float]] = {i.name: [] for i in here}
+            walls: dict[str, list[float]] = {i.name: [] for i in here}
+            cpus: dict[str, list[float]] = {i.name: [] for i in here}
             errors: dict[str, str] = {}
             for impl in here:  # warm-up, untimed
                 try:
@@ -124,19 +140,23 @@ def bench_chain(cfg: dict[str, Any], wanted: list[str] | None, log: Any) -> dict
                     if impl.name in errors:
                         continue
                     try:
-                        samples[impl.name].append(chain.run_once(impl, ring, active, writes, watchdog))
+                        wall, cpu = chain.run_once(impl, ring, active, writes, watchdog)
                     except Exception as exc:
                         errors[impl.name] = f"{type(exc).__name__}: {exc}"
                         log(f"  chain N={n} {impl.name}: FAILED: {errors[impl.name]}")
+                        continue
+                    walls[impl.name].append(wall)
+                    cpus[impl.name].append(cpu)
             for impl in here:
-                entry = _summary(samples[impl.name])
+                w, c = _summary(walls[impl.name]), _summary(cpus[impl.name])
+                entry: dict[str, Any] = {"wall": w, "cpu": c}
                 if impl.name in errors:
                     entry["error"] = errors[impl.name]
                 results[impl.name][str(n)] = entry
-                if entry["best_us"] is not None:
+                if w["best_us"] is not None:
                     log(
-                        f"  chain N={n:<6} {impl.name:<18} best {entry['best_us']:7.3f} µs/cb"
-                        f"  median {entry['median_us']:7.3f}"
+                        f"  chain N={n:<6} {impl.name:<16} cpu best {c['best_us']:7.3f} median"
+                        f" {c['median_us']:7.3f} | wall best {w['best_us']:7.3f} median {w['median_us']:7.3f}"
                     )
         finally:
             ring.close()
@@ -147,10 +167,10 @@ def bench_chain(cfg: dict[str, Any], wanted: list[str] | None, log: Any) -> dict
     }
 
 
-def chain_best(res: dict[str, Any], impl: str, n: int) -> float | None:
-    """Best µs per callback of ``impl`` at ``n`` fds, or None."""
+def chain_best(res: dict[str, Any], impl: str, n: int, kind: str = "cpu") -> float | None:
+    """Best µs per callback (``kind`` "cpu" or "wall") of ``impl`` at ``n`` fds, or None."""
     entry = res["results"].get(impl, {}).get(str(n))
-    return entry.get("best_us") if entry else None
+    return entry[kind]["best_us"] if entry else None
 
 
 # ---------------------------------------------------------------------------
@@ -193,7 +213,7 @@ def bench_timers(cfg: dict[str, Any], wanted: list[str] | None, log: Any) -> dic
                 cpus[impl.name].append(cpu / n)
         for impl in here:
             w, c = _summary(walls[impl.name]), _summary(cpus[impl.name])
-            entry = {"wall": w, "cpu": c}
+            entry: dict[str, Any] = {"wall": w, "cpu": c}
             if impl.name in errors:
                 entry["error"] = errors[impl.name]
             results[impl.name][scenario] = entry
@@ -215,6 +235,70 @@ def timer_best(res: dict[str, Any], impl: str, scenario: str, kind: str = "cpu")
 
 
 # ---------------------------------------------------------------------------
+# overhead
+
+#: Ready fds per pass in the overhead benchmark (the chain's A).
+OVERHEAD_K = 100
+
+
+def bench_overhead(cfg: dict[str, Any], wanted: list[str] | None, log: Any) -> dict[str, Any]:
+    """Run the syscall-free dispatch benchmark; return the JSON-ready results."""
+    names = _selected(list(overhead.implementations()), wanted)
+    k, passes, reps = OVERHEAD_K, cfg["passes"], cfg["reps"]
+    walls: dict[str, list[float]] = {n: [] for n in names}
+    cpus: dict[str, list[float]] = {n: [] for n in names}
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            overhead.run(name, k, 50)
+        except Exception as exc:
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            log(f"  overhead {name}: FAILED in warm-up: {errors[name]}")
+    live = [n for n in names if n not in errors]
+    for rep in range(reps):
+        j = rep % len(live) if live else 0
+        for name in live[j:] + live[:j]:
+            if name in errors:
+                continue
+            try:
+                wall, cpu = overhead.run(name, k, passes)
+            except Exception as exc:
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                log(f"  overhead {name}: FAILED: {errors[name]}")
+                continue
+            walls[name].append(wall / 1e9)
+            cpus[name].append(cpu / 1e9)
+    results: dict[str, Any] = {}
+    for name in names:
+        entry: dict[str, Any] = {"wall": _summary(walls[name]), "cpu": _summary(cpus[name])}
+        if name in errors:
+            entry["error"] = errors[name]
+        results[name] = entry
+    return {"params": {"ready_per_pass": k, "passes": passes, "reps": reps}, "results": results}
+
+
+def report_overhead(res: dict[str, Any], clock: str) -> list[str]:
+    """The overhead table: ns per callback, and what each loop adds over the bare loop."""
+    p = res["params"]
+    r = res["results"]
+    lines = [
+        f"overhead (no system calls; {p['ready_per_pass']} ready fds per pass, {p['passes']} passes):"
+        f" ns per callback, best of {p['reps']}",
+        f"  {'implementation':<16}{'cpu':>8}{'wall':>8}{'over bare (' + clock + ')':>20}",
+    ]
+    bare = r.get("bare", {}).get(clock, {}).get("best_us")
+    for name, e in r.items():
+        c, w = e["cpu"]["best_us"], e["wall"]["best_us"]
+        mine = e[clock]["best_us"]
+        extra = f"{(mine - bare) * 1000:+.0f}" if mine is not None and bare is not None else "-"
+        lines.append(
+            f"  {name:<16}{_fmt(c and c * 1000, '8.0f')}{_fmt(w and w * 1000, '8.0f')}{extra:>20}"
+            + (f"   FAILED: {e['error']}" if e.get("error") else "")
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------
 # report
 
 
@@ -229,27 +313,33 @@ def _verdict(ratio: float | None, op: str, threshold: float) -> str:
     return "PASS" if ok else "MISS"
 
 
-def report_chain(res: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The chain table, the ratio lines, and the target verdicts."""
+def _chain_table(res: dict[str, Any], kind: str) -> list[str]:
     ns: list[int] = res["params"]["nfds"]
-    p = res["params"]
-    lines = [
-        f"chain (libevent bench.c): µs per callback, best of {p['reps']};"
-        f" A={p['active']} active, W={p['writes']} writes, N = fds (N/2 socketpairs)",
-        f"  {'implementation':<28}" + "".join(f"{'N=' + str(n):>10}" for n in ns),
-    ]
+    lines = [f"  {kind + ' µs per callback':<28}" + "".join(f"{'N=' + str(n):>10}" for n in ns)]
     for impl, per_n in res["results"].items():
         cells = []
         for n in ns:
             e = per_n.get(str(n))
-            cells.append(
-                f"{'FAILED':>10}"
-                if e and e.get("error") and e["best_us"] is None
-                else f"{_fmt(e['best_us'] if e else None, '10.3f')}"
-            )
+            v = e[kind]["best_us"] if e else None
+            cells.append(f"{'FAILED':>10}" if e and e.get("error") and v is None else _fmt(v, "10.3f"))
         lines.append(f"  {impl:<28}" + "".join(cells))
+    return lines
+
+
+def report_chain(res: dict[str, Any], clock: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The chain tables (both clocks), the ratio lines and target verdicts on ``clock``."""
+    ns: list[int] = res["params"]["nfds"]
+    p = res["params"]
+    other = "wall" if clock == "cpu" else "cpu"
+    lines = [
+        f"chain (libevent bench.c): best of {p['reps']}; A={p['active']} active, W={p['writes']} writes,"
+        f" N = fds (N/2 socketpairs); targets judged on {clock} time",
+        *_chain_table(res, clock),
+        *_chain_table(res, other),
+    ]
     verdicts: list[dict[str, Any]] = []
-    lines.append(f"  {'ratios':<28}" + "".join(f"{'N=' + str(n):>10}" for n in ns) + "   target")
+    head = "".join(f"{'N=' + str(n):>10}" for n in ns)
+    lines.append(f"  {'ratios (' + clock + ')':<28}" + head + "   target")
     pairs = [
         ("evcore-epoll", "bare-epoll"),
         ("evcore-epoll", "asyncio"),
@@ -260,7 +350,7 @@ def report_chain(res: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     for num, den in pairs:
         ratios = []
         for n in ns:
-            a, b = chain_best(res, num, n), chain_best(res, den, n)
+            a, b = chain_best(res, num, n, clock), chain_best(res, den, n, clock)
             ratios.append(a / b if a is not None and b else None)
         targets = [t for t in CHAIN_TARGETS if t[1] == num and t[2] == den]
         tags = []
@@ -270,7 +360,7 @@ def report_chain(res: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
                     continue
                 v = _verdict(r, op, thr)
                 tags.append(f"N={n} {op}{thr}: {v}")
-                verdicts.append({"target": f"{desc} at N={n} {op} {thr}", "value": r, "verdict": v})
+                verdicts.append({"target": f"{desc} at N={n} {op} {thr} ({clock})", "value": r, "verdict": v})
         label = f"{num}/{den}"
         lines.append(
             f"  {label:<28}"
@@ -281,7 +371,7 @@ def report_chain(res: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
         lo, hi = min(ns), max(ns)
         flat = []
         for impl in res["results"]:
-            a, b = chain_best(res, impl, hi), chain_best(res, impl, lo)
+            a, b = chain_best(res, impl, hi, clock), chain_best(res, impl, lo, clock)
             if a is not None and b:
                 flat.append((impl, a / b))
         if flat:
@@ -295,7 +385,7 @@ def report_chain(res: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
         )
         verdicts.append(
             {
-                "target": f"evcore-epoll cost N={hi} / N={lo} <= bare-epoll's x {FLAT_SLACK}",
+                "target": f"evcore-epoll cost N={hi} / N={lo} <= bare-epoll's x {FLAT_SLACK} ({clock})",
                 "value": r,
                 "limit": limit,
                 "verdict": v,
@@ -304,37 +394,37 @@ def report_chain(res: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     return lines, verdicts
 
 
-def report_timers(res: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The timer table, the ratio lines, and the target verdicts."""
+def report_timers(res: dict[str, Any], clock: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The timer table (both clocks), the ratio lines and target verdicts on ``clock``."""
     p = res["params"]
     scen = timers.SCENARIOS
     lines = [
         f"timers: µs per timer (CPU | wall), best of {p['reps']}; {p['timers']} timers, half cancelled,"
         f" deadlines in [0, {p['spread_s'] * 1000:.0f} ms) or all {p['spread_s'] * 1000:.0f} ms (equal)",
-        f"  {'implementation':<15}" + "".join(f"{s:>22}" for s in scen),
+        f"  {'implementation':<20}" + "".join(f"{s:>22}" for s in scen),
     ]
     for impl in res["results"]:
         cells = []
         for s in scen:
             c, w = timer_best(res, impl, s, "cpu"), timer_best(res, impl, s, "wall")
             cells.append(f"{_fmt(c, '9.3f')} |{_fmt(w, '9.3f')}  " if c is not None else f"{'-':>22}")
-        lines.append(f"  {impl:<15}" + "".join(cells))
+        lines.append(f"  {impl:<20}" + "".join(cells))
     verdicts: list[dict[str, Any]] = []
-    lines.append("  ratios (CPU time):")
+    lines.append(f"  ratios ({clock} time):")
     for desc, s, num, den, thr in TIMER_TARGETS:
-        a, b = timer_best(res, num, s), timer_best(res, den, s)
+        a, b = timer_best(res, num, s, clock), timer_best(res, den, s, clock)
         r = a / b if a is not None and b else None
         v = _verdict(r, "<=", thr)
         lines.append(f"    {desc:<44} {_fmt(r, '6.3f')}   target <= {thr}: {v}")
-        verdicts.append({"target": f"{desc} <= {thr}", "value": r, "verdict": v})
+        verdicts.append({"target": f"{desc} <= {thr} ({clock})", "value": r, "verdict": v})
     for s in scen:
-        a, b = timer_best(res, "evcore", s), timer_best(res, "uvloop", s)
+        a, b = timer_best(res, "evcore", s, clock), timer_best(res, "uvloop", s, clock)
         if a is not None and b:
             lines.append(f"    {'evcore / uvloop (' + s + ')':<44} {a / b:6.3f}   (info)")
     return lines, verdicts
 
 
-def plot(out: dict[str, Any], path: str) -> bool:
+def plot(out: dict[str, Any], path: str, clock: str) -> bool:
     """Bar charts of the results when matplotlib is installed; False when it is not."""
     try:
         import matplotlib
@@ -354,12 +444,12 @@ def plot(out: dict[str, Any], path: str) -> bool:
             vals = []
             for g in groups:
                 e = res["results"][impl].get(g)
-                v = (e["best_us"] if key == "chain" else e["cpu"]["best_us"]) if e else None
+                v = e[clock]["best_us"] if e else None
                 vals.append(v or 0.0)
             ax.bar([i + j * width for i in range(len(groups))], vals, width, label=impl)
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))])
         ax.set_xticklabels([("N=" + g) if key == "chain" else g for g in groups])
-        ax.set_ylabel("µs per callback" if key == "chain" else "CPU µs per timer")
+        ax.set_ylabel(f"{clock} µs per " + ("callback" if key == "chain" else "timer"))
         ax.set_title(key)
         ax.legend(fontsize="small")
     fig.tight_layout()
@@ -379,7 +469,7 @@ def profile_chain(spec: str, cfg: dict[str, Any]) -> str:
         chain.run_once(impl, ring, cfg["active"], 2000, 60.0)
         prof = cProfile.Profile()
         prof.enable()
-        per_cb = chain.run_once(impl, ring, cfg["active"], cfg["writes"], 120.0)
+        per_cb, _cpu = chain.run_once(impl, ring, cfg["active"], cfg["writes"], 120.0)
         prof.disable()
     finally:
         ring.close()
@@ -394,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="small, fast configuration (smoke test)")
-    ap.add_argument("--only", choices=("chain", "timers"), help="run one benchmark only")
+    ap.add_argument("--only", choices=("chain", "timers", "overhead"), help="run one benchmark only")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     ap.add_argument("--plot", metavar="FILE.png", help="bar charts (needs matplotlib; skipped without)")
     ap.add_argument("--reps", type=int, help="repetitions per measurement")
@@ -402,14 +492,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--active", type=int, help="chain: bytes in flight (A)")
     ap.add_argument("--writes", type=int, help="chain: writes per run (W)")
     ap.add_argument("--timers", type=int, help="timers per run")
+    ap.add_argument("--passes", type=int, help="overhead: loop passes per run")
     ap.add_argument("--impls", help="comma-separated substrings selecting implementations")
     ap.add_argument("--cpu", type=int, metavar="K", help="pin this process to CPU K (sched_setaffinity)")
     ap.add_argument("--profile", metavar="IMPL[:N]", help="cProfile one chain run and print the top 15")
+    ap.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="which time the targets are judged on (default cpu; both are recorded)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="print each measurement as it is made")
     args = ap.parse_args(argv)
 
     cfg = dict(QUICK if args.quick else FULL)
-    for key in ("reps", "active", "writes", "timers"):
+    for key in ("reps", "active", "writes", "timers", "passes"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if args.nfds:
@@ -459,15 +556,19 @@ def main(argv: list[str] | None = None) -> int:
     verdicts: list[dict[str, Any]] = []
     if args.only in (None, "chain"):
         out["chain"] = bench_chain(cfg, wanted, log)
-        lines, v = report_chain(out["chain"])
+        lines, v = report_chain(out["chain"], args.clock)
         verdicts += v
         print("\n".join(lines), flush=True)
     if args.only in (None, "timers"):
         out["timers"] = bench_timers(cfg, wanted, log)
-        lines, v = report_timers(out["timers"])
+        lines, v = report_timers(out["timers"], args.clock)
         verdicts += v
         print("\n".join(lines), flush=True)
+    if args.only in (None, "overhead"):
+        out["overhead"] = bench_overhead(cfg, wanted, log)
+        print("\n".join(report_overhead(out["overhead"], args.clock)), flush=True)
     out["targets"] = verdicts
+    out["meta"]["clock"] = args.clock
     out["meta"]["loadavg_end"] = os.getloadavg()
     out["meta"]["seconds"] = round(time.time() - started, 2)
     print(
@@ -477,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=2)
-    if args.plot and plot(out, args.plot):
+    if args.plot and plot(out, args.plot, args.clock):
         print(f"plot written to {args.plot}")
     return 0
 

@@ -18,6 +18,12 @@ Scenarios (each run on a fresh loop/base):
     every timer gets the same duration: evcore with a common timeout
     (``t = base.init_common_timeout(d)``, created before the clock starts, then
     ``ev.add(t)``), evcore's heap with the plain float, asyncio and uvloop.
+``*-reuse``
+    the evcore rows again with the events created before the clock starts, so only
+    ``add``/``delete``/firing is timed: libevent's usual pattern (an event per
+    connection, re-armed again and again; ``call_later`` has no such counterpart, it
+    makes a new handle each time).  Information only: the targets are judged on the
+    rows that create an event per timer, as ``call_later`` creates a handle.
 ``sched-cancel`` and ``sched-cancel-equal``
     schedule all ``n`` then cancel all ``n``; no timer fires.  One non-blocking loop
     pass follows inside the measured window, because asyncio cancels lazily and pays
@@ -97,7 +103,7 @@ def _check(name: str, fired: int, work: TimerWork) -> None:
 # evcore
 
 
-def _evcore_run(common: bool) -> RunFn:
+def _evcore_run(common: bool, reuse: bool = False) -> RunFn:
     def run(work: TimerWork) -> tuple[float, float]:
         import evcore
 
@@ -121,14 +127,20 @@ def _evcore_run(common: bool) -> RunFn:
         events: list[Any] = []
         append = events.append
         cancel = work.cancel
+        if reuse:
+            events = [timer(base, cb) for _ in range(work.n)]
         try:
             gc.collect()
             c0 = time.process_time()
             t0 = time.perf_counter()
-            for d in durations:
-                ev = timer(base, cb)
-                ev.add(d)
-                append(ev)
+            if reuse:
+                for ev, d in zip(events, durations, strict=True):
+                    ev.add(d)
+            else:
+                for d in durations:
+                    ev = timer(base, cb)
+                    ev.add(d)
+                    append(ev)
             for i in cancel:
                 events[i].delete()
             if work.fire:
@@ -153,9 +165,12 @@ def evcore_impls() -> list[TimerImpl]:
         import evcore  # noqa: F401
     except ImportError:
         return []
+    equal = ("equal", "sched-cancel-equal")
     return [
         TimerImpl("evcore", SCENARIOS, _evcore_run(common=False)),
-        TimerImpl("evcore-common", ("equal", "sched-cancel-equal"), _evcore_run(common=True)),
+        TimerImpl("evcore-common", equal, _evcore_run(common=True)),
+        TimerImpl("evcore-reuse", SCENARIOS, _evcore_run(common=False, reuse=True)),
+        TimerImpl("evcore-common-reuse", equal, _evcore_run(common=True, reuse=True)),
     ]
 
 
