@@ -96,7 +96,8 @@ class DevpollBackend(UnixBackend):
         except OSError as exc:
             raise BackendUnavailable(f"devpoll: cannot open /dev/poll: {exc}") from exc
         self._kernel: dict[int, int] = {}  # fd -> poll bits last handed to the devpoll object
-        self._dirty: set[int] = set()
+        self._dirty: set[int] = set()  # fds whose mask changed since the last flush
+        self._unconfirmed: set[int] = set()  # fds with records not yet written for sure
         self._lock = threading.Lock()
 
     def add(self, fd: int, old: int, events: int) -> None:
@@ -127,13 +128,14 @@ class DevpollBackend(UnixBackend):
 
     def _flush(self) -> None:
         """Hand the net changes to the devpoll object (caller holds the lock)."""
-        dp, kernel, masks = self._dp, self._kernel, self._masks
+        dp, kernel, masks, sent = self._dp, self._kernel, self._masks, self._unconfirmed
         dirty, self._dirty = self._dirty, set()
         for fd in dirty:
             bits = poll_bits(masks.get(fd, 0))
             have = kernel.get(fd, 0)
             if bits == have:
                 continue
+            sent.add(fd)
             if not bits:
                 del kernel[fd]
                 dp.unregister(fd)
@@ -145,7 +147,14 @@ class DevpollBackend(UnixBackend):
                     dp.register(fd, bits)
 
     def _resync(self, exc: OSError) -> list[tuple[int, int]]:
-        """After a failed write: drop closed fds, send everything else again (lock held)."""
+        """After a failed write: drop closed fds, send everything else again (lock held).
+
+        The records lost with the write are those of the fds in ``_unconfirmed`` (and
+        of the dirty fds not handed over yet), so ``_kernel`` cannot be trusted for
+        them: each such fd is removed (``POLLREMOVE`` is harmless when the kernel has
+        nothing, and needs no open fd) unless it is still wanted, and every wanted fd
+        is sent again with ``modify``, which does not depend on the kernel's state.
+        """
         closed = [fd for fd in self._masks if fd_is_closed(fd)]
         if not closed:
             raise exc
@@ -153,17 +162,18 @@ class DevpollBackend(UnixBackend):
         dp, kernel, masks = self._dp, self._kernel, self._masks
         for fd in closed:
             del masks[fd]
+        suspects = set(kernel) | self._unconfirmed | self._dirty
         self._dirty = set()
-        # POLLREMOVE needs no open fd, so it is safe for the closed ones too.
-        for fd in list(kernel):
+        for fd in suspects:
             if not poll_bits(masks.get(fd, 0)):
-                del kernel[fd]
+                kernel.pop(fd, None)
                 dp.unregister(fd)
         for fd, mask in masks.items():
             bits = poll_bits(mask)
             if bits:
                 kernel[fd] = bits
                 dp.modify(fd, bits)
+        self._unconfirmed = suspects | set(kernel)
         return [(fd, BAD) for fd in closed]
 
     def dispatch(self, timeout: float | None) -> Iterable[tuple[int, int]]:
@@ -193,6 +203,7 @@ class DevpollBackend(UnixBackend):
             with self._lock:
                 out += self._resync(exc)
             return out
+        self._unconfirmed = set()  # poll() wrote them
         masks = self._masks
         for fd, revents in ready:
             if revents & _POLLNVAL:
@@ -202,6 +213,7 @@ class DevpollBackend(UnixBackend):
                     log.debug("devpoll: fd %d is closed (POLLNVAL); forgetting it", fd)
                     del masks[fd]
                     if self._kernel.pop(fd, 0):
+                        self._unconfirmed.add(fd)
                         self._dp.unregister(fd)
                 out.append((fd, BAD))
                 continue
@@ -228,4 +240,5 @@ class DevpollBackend(UnixBackend):
             self._masks.clear()
             self._kernel.clear()
             self._dirty.clear()
+            self._unconfirmed.clear()
         self._dp.close()

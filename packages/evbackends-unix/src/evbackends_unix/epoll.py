@@ -57,7 +57,7 @@ Facts and theory of operation
 >>> be.add(a.fileno(), 0, EV_READ)
 >>> b.send(b"x")
 1
->>> be.dispatch(1.0) == [(a.fileno(), EV_READ)]
+>>> list(be.dispatch(1.0)) == [(a.fileno(), EV_READ)]
 True
 >>> a.close(); b.close(); be.close()
 """
@@ -274,8 +274,9 @@ class EpollBackend(UnixBackend):
     def dispatch(self, timeout: float | None) -> Iterable[tuple[int, int]]:
         """Wait up to ``timeout`` seconds (``None``: forever, ``0``: poll); report what fired.
 
-        Returns a list of ``(fd, events)``; ``events`` holds only conditions the fd
-        watches (it may be 0 when another thread changed the fd's mask meanwhile).
+        Returns a sequence (a list, or a tuple for a single event) of ``(fd, events)``;
+        ``events`` holds only conditions the fd watches (it may be 0 when another thread
+        changed the fd's mask meanwhile).
 
         >>> EpollBackend(None).dispatch(0)
         []
@@ -286,18 +287,23 @@ class EpollBackend(UnixBackend):
             timeout = MAX_WAIT
         elif timeout < 0:
             timeout = 0
-        maxevents = self._maxevents
-        try:
-            ready = self._wait(timeout, maxevents)
-        except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-            return []
-        if len(ready) == maxevents and maxevents < MAX_MAXEVENTS:
-            self._maxevents = maxevents * 2
+        ready = self._wait(timeout, self._maxevents)  # PEP 475: EINTR is retried inside
+        n = len(ready)
+        if n == self._maxevents:
+            self._grow()
         masks = self._masks
         try:
+            if n == 1:  # the common case of a busy loop: no comprehension to set up
+                ((fd, ev),) = ready
+                return ((fd, _FROM_EPOLL[ev] & masks[fd]),)
             return [(fd, _FROM_EPOLL[ev] & masks[fd]) for fd, ev in ready]
         except KeyError:  # an fd we do not know, or unexpected bits: take the slow path
             return self._dispatch_slow(ready)
+
+    def _grow(self) -> None:
+        """The last wait filled the buffer: double it, up to :data:`MAX_MAXEVENTS`."""
+        if self._maxevents < MAX_MAXEVENTS:
+            self._maxevents *= 2
 
     def _dispatch_slow(self, ready: list[tuple[int, int]]) -> list[tuple[int, int]]:
         masks = self._masks
