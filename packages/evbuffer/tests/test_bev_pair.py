@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
-from evcore import EV_READ, EV_WRITE, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, Event, EventBase
-from evcore.testing import FakeClock
 
 from evbuffer.bev_pair import PairBufferevent, new_pair
 from evbuffer.bufferevent import BEV_EVENT, BEV_OPT, SUSPEND_BW, Bufferevent, FlushMode
 from evbuffer.errors import EvbufferError
+from evcore import EV_READ, EV_WRITE, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, Event, EventBase
+from evcore.testing import FakeClock
 
 RW = EV_READ | EV_WRITE
 
@@ -579,3 +579,65 @@ def test_rate_limits_cut_transfers(base):
     a._rate = b._rate = None
     a.free()
     b.free()
+
+
+def test_defer_callbacks_with_a_high_watermark(base):
+    a, b = new_pair(base, BEV_OPT.DEFER_CALLBACKS)
+    rb = Recorder(b, drain=False)
+    b.setwatermark(EV_READ, 0, 10)
+    b.enable(EV_READ)
+    a.write(b"x" * 25)
+    a.write(b"y" * 5)
+    run(base)
+    assert len(b.input) == 10 and rb.reads == 1
+    got = bytearray()
+    for _ in range(10):
+        got += b.read()
+        run(base)
+    assert bytes(got) == b"x" * 25 + b"y" * 5
+    a.free()
+    b.free()
+
+
+def test_clearing_the_write_timeout_then_progress(fake):
+    base, clock = fake
+    a, b = new_pair(base)
+    ra = Recorder(a)
+    a.set_timeouts(write=1.0)
+    a.write(b"abcdef")  # the write timer exists now
+    a.set_timeouts(write=None)
+    b.setwatermark(EV_READ, 0, 2)
+    b.enable(EV_READ)  # partial progress: no timeout to restart
+    a.enable(EV_WRITE)  # nothing new: enabling what is enabled
+    clock.advance(5)
+    run(base)
+    assert ra.events == [] and len(a.output) == 4
+    a.free()
+    b.free()
+
+
+def test_real_rate_limits_pace_a_pair(fake):
+    ratelimit = pytest.importorskip("evbuffer.ratelimit")
+    base, clock = fake
+    a, b = new_pair(base)
+    rb = Recorder(b)
+    b.set_rate_limit(ratelimit.RateLimit(1000, 1000, 1 << 30, 1 << 30, tick=1.0))
+    b.enable(EV_READ)
+    a.write(b"r" * 5000)
+    assert len(b.input) == 1000  # the bucket starts at its rate
+    for i in range(2, 6):
+        clock.advance(1)
+        run(base, 5)
+        assert len(rb.data) == 1000 * i
+    c, d = new_pair(base)
+    rd = Recorder(d)
+    c.set_rate_limit(ratelimit.RateLimit(1 << 30, 1 << 30, 300, 300, tick=1.0))
+    d.enable(EV_READ)
+    c.write(b"w" * 1000)
+    run(base, 5)
+    assert len(rd.data) == 300
+    clock.advance(1)
+    run(base, 5)
+    assert len(rd.data) == 600
+    for bev in (a, b, c, d):
+        bev.free()

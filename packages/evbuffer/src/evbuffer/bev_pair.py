@@ -386,4 +386,3 @@ class PairBufferevent(Bufferevent):
             p._orphan = self.output
         if p._reading():
             p._pull_orphan()
-
