@@ -611,3 +611,56 @@ def test_clear():
     buf.expand(5000)
     buf.clear()
     assert len(buf) == 0 and seen == [b"abc"] and buf._spare is None
+
+
+def test_remove_buffer_exactly_at_chunk_boundary():
+    src = chained([b"abc", b"de", b"f"])
+    dst = Buffer()
+    assert src.remove_buffer(dst, 5) == 5
+    assert bytes(dst) == b"abcde" and bytes(src) == b"f"
+    assert nchunks(dst) == 2
+
+
+def test_pointer_is_an_index():
+    import operator
+
+    p = Buffer(b"abc").search(b"c")
+    assert operator.index(p) == 2 and b"xyz"[p] == ord("z")
+
+
+def test_chunk_repr_and_release_all_keeps_first_error():
+    from evbuffer.chunk import new_memory, new_reference, release_all
+
+    buf = Buffer(b"ab")
+    buf.add_reference(b"cd")
+    f = tempfile.TemporaryFile()
+    f.write(b"ef")
+    f.flush()
+    buf.add_file(f)
+    kinds = [repr(ch).split()[1] for ch in buf._chunks]
+    assert kinds == ["memory", "read-only", "file"]
+    buf.free()
+    assert "memory" in repr(new_memory(4))
+
+    def bad(tag):
+        raise RuntimeError(tag)
+
+    chunks = [new_reference(b"1", bad), new_reference(b"2", bad)]
+    with pytest.raises(RuntimeError, match="1"):
+        release_all(chunks)
+    assert all(ch.cleanup is None for ch in chunks)
+
+
+def test_pread_exact_joins_split_reads(monkeypatch):
+    """The OS may return fewer bytes than asked; the rest is read on."""
+    import os as os_module
+
+    from evbuffer import chunk
+
+    real = os_module.pread
+    monkeypatch.setattr(chunk.os, "pread", lambda fd, n, off: real(fd, min(n, 3), off))
+    f = tempfile.TemporaryFile()
+    f.write(b"0123456789")
+    f.flush()
+    assert chunk.pread_exact(f.fileno(), 8, 1) == b"12345678"
+    f.close()

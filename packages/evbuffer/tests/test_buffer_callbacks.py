@@ -316,3 +316,39 @@ def test_reference_to_mmap_can_be_closed_in_cleanup():
     assert buf.search(b"llo").pos == 2
     buf.drain(4096)
     assert m.closed
+
+
+def test_callbacks_for_add_file_and_readln_fast_path():
+    import tempfile
+
+    buf = Buffer()
+    seen, _ = recorder(buf)
+    f = tempfile.TemporaryFile()
+    f.write(b"abc")
+    f.flush()
+    buf.add_file(f)
+    buf.free()
+    assert infos(seen) == [(0, 3, 0)]
+    buf = Buffer(b"one\ntwo\n")
+    seen, _ = recorder(buf)
+    assert buf.readln() == b"one"  # the chunk stays: advanced in place
+    assert buf.readln() == b"two"  # the chunk goes
+    assert infos(seen) == [(8, 0, 4), (4, 0, 4)]
+
+
+def test_remove_second_callback_and_stale_deferred_run():
+    buf = Buffer()
+    first_seen, _first = recorder(buf)
+    second_seen, second = recorder(buf)
+    buf.remove_cb(second)
+    buf.add(b"x")
+    assert len(first_seen) == 1 and second_seen == []
+    buf.defer_callbacks(None)  # nothing pending: nothing runs
+    assert len(first_seen) == 1
+    queue = []
+    buf.defer_callbacks(queue.append)
+    buf.add(b"y")
+    buf.defer_callbacks(None)  # flushes now
+    assert len(first_seen) == 2
+    queue.pop()()  # the scheduled run finds nothing left to report
+    assert len(first_seen) == 2

@@ -449,3 +449,28 @@ def test_nonblocking_flag_respected(pipe):
     assert flags & os.O_NONBLOCK
     with pytest.raises(BlockingIOError):
         Buffer().read_from(r, 10)
+
+
+def test_read_into_tail_space_only(pipe):
+    r, w = pipe
+    buf = Buffer(b"x")
+    tail = buf._chunks[0]
+    os.write(w, b"0123456789")
+    assert buf.read_from(r, 4) == 4
+    assert len(buf._chunks) == 1 and tail.end == 5
+    assert bytes(buf) == b"x0123"
+
+
+def test_write_to_complete_call_then_blocking_returns_count(pipe):
+    _r, w = pipe
+    try:
+        size = fcntl.fcntl(w, 1032)  # F_GETPIPE_SZ
+    except OSError:  # pragma: no cover - not Linux
+        pytest.skip("needs F_GETPIPE_SZ")
+    piece = size // buffer_io.IOV_MAX
+    buf = Buffer()
+    for _ in range(buffer_io.IOV_MAX + 10):
+        buf.add_reference(b"p" * piece)
+    n = buf.write_to(w)  # the first call fills the pipe exactly, the next would block
+    assert n == piece * buffer_io.IOV_MAX
+    assert len(buf) == piece * 10

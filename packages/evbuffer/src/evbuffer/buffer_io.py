@@ -180,11 +180,11 @@ def write_to(buf: Buffer, fd: Any, howmuch: int) -> int:
                 count = first.end - first.off
                 if count > howmuch:
                     count = howmuch
-                n = _send_file(fileno, sock, first, count)
+                n = _send_file(fileno, first, count)
             else:
                 iov: list[memoryview] = []
                 count = 0
-                for ch in chunks:
+                for ch in chunks:  # pragma: no branch - ends by break: howmuch <= len
                     if ch.buf is None or len(iov) >= IOV_MAX:
                         break
                     length = ch.end - ch.off
@@ -204,10 +204,9 @@ def write_to(buf: Buffer, fd: Any, howmuch: int) -> int:
                     except NotImplementedError:  # ssl.SSLSocket and friends
                         n = sock.send(iov[0])
                         count = len(iov[0])
-            if n > 0:
-                dead.extend(buf._drain_front(n))
-                total += n
-                howmuch -= n
+            dead.extend(buf._drain_front(n))
+            total += n
+            howmuch -= n
             if n < count:
                 break
     except BlockingIOError:
@@ -223,7 +222,7 @@ def write_to(buf: Buffer, fd: Any, howmuch: int) -> int:
     return total
 
 
-def _send_file(fileno: int, sock: socket.socket | None, ch: Chunk, count: int) -> int:
+def _send_file(fileno: int, ch: Chunk, count: int) -> int:
     """Write ``count`` bytes of file chunk ``ch`` to ``fileno``: sendfile, else pread + write."""
     offset = ch.foff + ch.off
     try:
@@ -231,7 +230,4 @@ def _send_file(fileno: int, sock: socket.socket | None, ch: Chunk, count: int) -
     except OSError as exc:
         if exc.errno not in _NO_SENDFILE:
             raise
-    data = pread_exact(ch.fd, min(count, FILE_PIECE), offset)
-    if sock is not None:
-        return sock.send(data)
-    return os.write(fileno, data)
+    return os.write(fileno, pread_exact(ch.fd, min(count, FILE_PIECE), offset))

@@ -42,6 +42,7 @@ from .chunk import (
     FILE_PIECE,
     GROW_MAX,
     MIN_CHUNK,
+    SPARE_KEEP_MAX,
     ZERO_COPY_MIN,
     Chunk,
     new_memory,
@@ -138,7 +139,7 @@ class Chain(CallbackHost):
             self._eol_hint = None if removed is None or hint[1] <= removed else (hint[0], hint[1] - removed)
 
     def _drain_front(self, n: int) -> list[Chunk]:
-        """Drop the first ``0 < n <= len`` bytes; returns the chunks to release."""
+        """Drop the first ``0 <= n <= len`` bytes; returns the chunks to release."""
         chunks = self._chunks
         self._len -= n
         self._front_changed(n)
@@ -152,6 +153,15 @@ class Chain(CallbackHost):
             else:
                 ch.off += n
                 break
+        if not chunks and dead and self._spare is None:
+            # Emptied: keep the last chunk's memory for the next append or read (libevent's
+            # pointers are void after a change; so are our views). Only memory nobody else
+            # shares (lo == 0: no remove_buffer split gave its front away).
+            last = dead[-1]
+            if last.writable and not last.lo and last.cap <= SPARE_KEEP_MAX:
+                dead.pop()
+                last.off = last.end = 0
+                self._spare = last
         return dead
 
     def _finish(self, dead: list[Chunk], added: int, deleted: int) -> None:
@@ -215,7 +225,7 @@ class Chain(CallbackHost):
         """``n`` bytes from ``pos`` (both already validated)."""
         if not n:
             return b""
-        i, g = self._locate(pos, hint)
+        i, g = self._locate(pos, hint) if pos else (0, 0)
         chunks = self._chunks
         ch = chunks[i]
         a = ch.off + pos - g

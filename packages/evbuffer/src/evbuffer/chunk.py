@@ -145,10 +145,8 @@ class Chunk:
         if cleanup is not None:
             ref = self.ref
             self.cleanup = self.ref = None
-            mv = self.mv
-            if mv is not None:
-                # Unpin the user's object (a bytearray can be resized, an mmap closed again).
-                mv.release()
+            # Unpin the user's object (a bytearray can be resized, an mmap closed again).
+            self.mv.release()  # type: ignore[union-attr]
             cleanup(ref)
         owner = self.file
         if owner is not None:
@@ -332,15 +330,12 @@ def pread_exact(fd: int, n: int, offset: int) -> bytes:
     ...     pread_exact(f.fileno(), 3, 4)
     b'456'
     """
-    data = os.pread(fd, n, offset)
-    if len(data) == n:
-        return data
-    parts = [data]
-    got = len(data)
+    parts = []
+    got = 0
     while got < n:
         more = os.pread(fd, n - got, offset + got)
         if not more:
             raise EvbufferError(f"file segment of fd {fd} ended {n - got} bytes early (was it truncated?)")
         parts.append(more)
         got += len(more)
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)  # one read, unless the OS split it

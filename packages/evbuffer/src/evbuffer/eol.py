@@ -90,12 +90,17 @@ def find_eol(
         r = find(buf, b"\n", start, n, hint)
         if r is None:
             return None
-        pos = r[0]
-        if pos > start and buf._byte_at(pos - 1) == 13:
-            return pos - 1, 2, -1, 0
-        return pos, 1, r[1], r[2]
-    if style != EOL.ANY:
-        raise ValueError(f"unknown end-of-line style {style!r}")
+        pos, i, g = r
+        if pos > start:
+            if i >= 0 and pos > g:  # the byte before is in the same (loaded) chunk
+                ch = buf._chunks[i]
+                before = ch.buf[ch.off + pos - g - 1]
+            else:
+                before = buf._byte_at(pos - 1)
+            if before == 13:
+                return pos - 1, 2, -1, 0
+        return pos, 1, i, g
+    # EOL.ANY (callers pass an EOL member)
     i, g = buf._seek(start, hint)
     while g < n:
         ch = buf._load(i)
@@ -148,6 +153,34 @@ def _crlf_run(buf: Chain, i: int, a: int) -> int:
     return run
 
 
+def _eol_in_chunk(ch: Chunk, style: EOL, last: bool) -> tuple[int, int] | None:
+    """``(index, eol_len)`` of the first end-of-line wholly inside memory chunk ``ch``.
+
+    ``None`` when there is none; ``eol_len`` is -1 when an ``ANY`` run is long or may continue
+    into the next chunk (``last`` says there is none): the general path measures it then.
+    The fast path of ``readln``: most lines sit inside one chunk.
+    """
+    a, end = ch.off, ch.end
+    sub = _SIMPLE.get(style)
+    if sub is not None:
+        p = ch.find(sub, a, end)
+        return None if p < 0 else (p, len(sub))
+    if style == EOL.CRLF:
+        p = ch.find(b"\n", a, end)
+        if p < 0:
+            return None
+        return (p - 1, 2) if p > a and ch.buf[p - 1] == 13 else (p, 1)
+    p = _find_cr_or_lf(ch, a, end)
+    if p < 0:
+        return None
+    q = p + 1
+    while q < end and ch.buf[q] in (10, 13):
+        q += 1
+        if q - p > 16:  # a long run: let the general path measure it
+            return p, -1
+    return (p, q - p) if q < end or last else (p, -1)
+
+
 class EolMixin(Chain):
     """``Buffer.readln`` and ``Buffer.search_eol`` (mixed into :class:`~evbuffer.Buffer`).
 
@@ -165,8 +198,31 @@ class EolMixin(Chain):
         """
         if self._freeze_start:
             raise FrozenError("the start of this buffer is frozen")
-        eol = EOL(eol)
+        if type(eol) is not EOL:
+            eol = EOL(eol)
         hint = self._eol_hint
+        chunks = self._chunks
+        if chunks and hint is None and chunks[0].buf is not None:
+            ch = chunks[0]
+            local = _eol_in_chunk(ch, eol, len(chunks) == 1)
+            if local is None:
+                if len(chunks) == 1:
+                    self._eol_hint = (eol, self._len - 1)
+                    return None
+            elif local[1] >= 0:
+                p, k = local
+                start = ch.off
+                line = bytes(ch.mv[start:p])  # type: ignore[index]
+                n = p + k - start
+                if p + k < ch.end:  # the chunk stays: just advance it
+                    ch.off = p + k
+                    self._len -= n
+                    self._front_changed(n)
+                    if self._cbs:
+                        self._changed(0, n)
+                else:
+                    self._finish(self._drain_front(n), 0, n)
+                return line
         r = find_eol(self, hint[1] if hint is not None and hint[0] == eol else 0, eol)
         if r is None:
             self._eol_hint = (eol, self._len - 1 if self._len else 0)

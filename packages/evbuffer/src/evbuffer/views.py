@@ -194,7 +194,7 @@ class ViewsMixin(Chain):
         chunks = self._chunks
         for ch, s, _ in resv:
             if ch is self._spare:
-                ok = ch.end == 0
+                ok = s == 0 and ch.end == 0
             else:
                 ok = bool(chunks) and chunks[-1] is ch and ch.end == s
             if not ok:
