@@ -611,6 +611,14 @@ def test_underlying_timeout_passes_through(fake):
     clock.advance(2)
     run(base)
     assert rf.events == [BEV_EVENT.READING | BEV_EVENT.TIMEOUT]
+    assert not a.get_enabled() & EV_READ
+    a.set_timeouts(read=None)
+    f.enable(EV_READ)  # enabling the filter enables the direction below again
+    assert a.get_enabled() & EV_READ
+    b.enable(EV_READ)
+    b.write(b"again")
+    run(base)
+    assert bytes(rf.data) == b"again"
     f.free()
     a.free()
     b.free()

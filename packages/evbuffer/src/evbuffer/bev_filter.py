@@ -14,7 +14,8 @@ Facts and theory of operation
   holds its reading back with the ``SUSPEND_FILT_READ`` suspend reason whenever the
   filter itself does not read (disabled, or its input at its read high watermark):
   an unread filter makes the underlying socket stop reading, so memory stays
-  bounded along the whole stack.  When reading comes back, what the underlying
+  bounded along the whole stack.  Enabling a direction of the filter enables it
+  below again if a timeout, an error or EOF had disabled it there.  When reading comes back, what the underlying
   input still holds is filtered from the loop.  When the filter is freed the
   underlying one gets its suspension lifted and its callbacks cleared (if they are
   still the filter's), or with ``BEV_OPT.CLOSE_ON_FREE`` it is freed too.
@@ -62,7 +63,7 @@ from typing import Any
 
 from evcore import EV_READ, EV_WRITE
 
-from .bev_pair import GenericTimeouts
+from .bev_pair import _GenericTimeouts
 from .buffer import Buffer
 from .bufferevent import (
     BEV_EVENT,
@@ -170,7 +171,7 @@ class FilterBufferevent(Bufferevent):
         self._got_eof = False
         self._in_output = False
         self._kick_scheduled = False
-        self._timeouts = GenericTimeouts(self)
+        self._timeouts = _GenericTimeouts(self)
         self._out_handle = self.output.add_cb(self._output_cb)
         underlying.setcb(self._u_readcb, self._u_writecb, self._u_eventcb, None)
         underlying._suspend_read(SUSPEND_FILT_READ)
@@ -355,10 +356,15 @@ class FilterBufferevent(Bufferevent):
     # ------------------------------------------------------------------ the kind's operations
     def _enable_io(self, events: int) -> None:
         u = self._underlying
+        if not u.freed:
+            # what a timeout, an error or EOF below disabled comes back with ours
+            lost = events & ~u._enabled
+            if lost:
+                u.enable(lost)
+            if events & _READ:
+                u._unsuspend_read(SUSPEND_FILT_READ)
         if events & _READ:
             self._timeouts.reset_read()
-            if not u.freed:
-                u._unsuspend_read(SUSPEND_FILT_READ)
             if u.input and not self._kick_scheduled:
                 self._kick_scheduled = True
                 self.base.defer(self._kick)

@@ -58,7 +58,7 @@ from .bufferevent import BEV_EVENT, BEV_OPT, Bufferevent, FlushMode
 if TYPE_CHECKING:  # pragma: no cover
     from evcore import EventBase
 
-__all__ = ["PairBufferevent", "new_pair", "GenericTimeouts"]
+__all__ = ["PairBufferevent", "new_pair"]
 
 _READ = int(EV_READ)
 _WRITE = int(EV_WRITE)
@@ -68,7 +68,7 @@ _B_EOF = int(BEV_EVENT.EOF)
 _B_TIMEOUT = int(BEV_EVENT.TIMEOUT)
 
 
-class GenericTimeouts:
+class _GenericTimeouts:
     """Read and write timers for bufferevents without an fd (libevent's generic timeouts).
 
     The owner decides when a timer runs (:meth:`reset_read`, :meth:`del_read`, ...);
@@ -209,7 +209,7 @@ class PairBufferevent(Bufferevent):
         self._defer = True
         self._partner: PairBufferevent | None = None
         self._orphan: Buffer | None = None  # what a freed partner left unread
-        self._timeouts = GenericTimeouts(self)
+        self._timeouts = _GenericTimeouts(self)
         self._out_handle = self.output.add_cb(self._output_cb)
 
     # ------------------------------------------------------------------ partner
