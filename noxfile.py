@@ -108,9 +108,11 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over every package's src: --strict for evcore (pyproject overrides), plain for the rest."""
-    install_packages(session, "mypy")
+    # The conformance suites under src/*/testing import pytest (and may use hypothesis).
+    install_packages(session, "mypy", "pytest", "hypothesis")
     targets = [arg for name in IMPORT_NAMES if _import_dir(name) for arg in ("-p", name)]
     session.run("mypy", *targets)
+    session.run("mypy", "--strict", "tools")
 
 
 def _import_dir(name: str) -> pathlib.Path | None:
