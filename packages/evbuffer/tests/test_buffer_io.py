@@ -474,3 +474,20 @@ def test_write_to_complete_call_then_blocking_returns_count(pipe):
     n = buf.write_to(w)  # the first call fills the pipe exactly, the next would block
     assert n == piece * buffer_io.IOV_MAX
     assert len(buf) == piece * 10
+
+
+def test_explicit_howmuch_is_a_cap_not_an_allocation(pipe):
+    r, w = pipe
+    buf = Buffer()
+    os.write(w, b"abc")
+    assert buf.read_from(r, 1 << 40) == 3
+    assert buf._chunks[0].cap <= buf.read_min
+    # a read cut short by howmuch (a rate limit, a watermark) says nothing about load
+    buf._read_hint = 8192
+    os.write(w, b"x" * 100)
+    assert buf.read_from(r, 100) == 100
+    assert buf._read_hint == 8192
+    # a read offered the tail's whole free space takes it all
+    os.write(w, b"y" * 5000)
+    room = buf._chunks[-1].cap - buf._chunks[-1].end
+    assert buf.read_from(r) == min(5000, max(room, 8192))

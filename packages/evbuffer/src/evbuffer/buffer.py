@@ -72,9 +72,9 @@ class Buffer(SearchMixin, EolMixin, ViewsMixin):
     """A queue of bytes kept as a chain of chunks (libevent's ``evbuffer``).
 
     ``Buffer(data=None, *, read_min=4096, read_max=262144, max_alloc=1 << 30)``:
-    ``data`` is added first; ``read_from(fd)`` without a size reads ``read_min`` bytes at
-    first and doubles that up to ``read_max`` while reads fill what they asked for (halving it
-    after reads that get less than a quarter); ``max_alloc`` is the most ``expand`` and
+    ``data`` is added first; ``read_from(fd)`` reads at most ``read_min`` bytes at first and
+    doubles that up to ``read_max`` while reads fill what they were offered (halving it after
+    reads that get less than a quarter); ``max_alloc`` is the most ``expand`` and
     ``reserve_space`` allocate. A buffer is a context manager whose exit calls :meth:`free`.
 
     >>> with Buffer(b"abc") as buf:
@@ -421,10 +421,12 @@ class Buffer(SearchMixin, EolMixin, ViewsMixin):
     def read_from(self, fd: Any, howmuch: int = -1) -> int:
         """Read from ``fd`` (int fd or socket) into free chunk space; returns the byte count.
 
-        0 means end of file. ``BlockingIOError`` when ``fd`` would block. ``howmuch=-1``
-        reads a size that adapts to the traffic (see the class); any size is capped at
-        ``read_max``. Socket objects are read with ``recv_into``/``recvmsg_into``, ints and
-        other objects with ``fileno()`` with ``os.readv``.
+        0 means end of file. ``BlockingIOError`` when ``fd`` would block. One call reads at
+        most ``howmuch`` bytes (-1: no limit) and at most a size that adapts to the traffic
+        (``read_min`` doubling up to ``read_max`` under load; see the class), or the free
+        space already at the end of the buffer if that is more. Socket objects are read with
+        ``recv_into``/``recvmsg_into``, ints and other objects with ``fileno()`` with
+        ``os.readv``.
 
         >>> import os
         >>> r, w = os.pipe(); _ = os.write(w, b"data"); os.close(w)

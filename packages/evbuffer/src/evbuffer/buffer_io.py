@@ -6,12 +6,14 @@ System calls dominate the cost of IO from Python, so each call moves as much as 
 
 * **Reading** fills the free space at the end of the last chunk and a fresh chunk in the same
   call (``os.readv`` for ints and objects with ``fileno()``, ``socket.recvmsg_into`` for
-  sockets; one buffer: ``recv_into``). Without an explicit size the buffer asks for
-  ``_read_hint`` bytes: it starts at ``read_min``, doubles (up to ``read_max``) each time a read
-  fills what it asked for and halves after reads that got less than a quarter, so busy
-  connections read in large chunks (256 KiB) and idle ones do not hold large chunks. A fresh
-  chunk the read did not need is kept as the buffer's spare if it is small
-  (``SPARE_KEEP_MAX``), else dropped.
+  sockets; one buffer: ``recv_into``). The buffer offers ``_read_hint`` bytes (or less, if
+  ``howmuch`` says so; or all the free space of the last chunk, if that is more, since it is
+  already allocated). The hint starts at ``read_min``, doubles (up to ``read_max``) each time a
+  read fills all it was offered and halves after reads that got less than a quarter of it, so
+  busy connections read in large chunks (256 KiB) and idle ones do not allocate them. (No
+  ``FIONREAD`` as in libevent: that would be one more system call per read.) A fresh chunk
+  the read did not need is kept as the buffer's spare if it is small (``SPARE_KEEP_MAX``),
+  else dropped.
 * **Writing** gathers up to ``IOV_MAX`` memory chunks into one ``sendmsg``/``os.writev``. A
   file chunk at the front goes out with ``os.sendfile`` (falling back to ``pread`` + ``write``
   where the kernel refuses, e.g. an ``O_APPEND`` target). After a call that wrote everything
@@ -87,8 +89,8 @@ def read_from(buf: Buffer, fd: Any, howmuch: int) -> int:
     """
     if buf._freeze_end:
         raise FrozenError("the end of this buffer is frozen")
-    auto = howmuch < 0
-    want = buf._read_hint if auto else min(howmuch, buf.read_max)
+    hint = buf._read_hint
+    want = hint if howmuch < 0 or howmuch > hint else howmuch
     if not want:
         return 0
     sock = fd if isinstance(fd, socket.socket) else None
@@ -96,6 +98,8 @@ def read_from(buf: Buffer, fd: Any, howmuch: int) -> int:
     chunks = buf._chunks
     tail = chunks[-1] if chunks else None
     room = tail.cap - tail.end if tail is not None else 0
+    if room > want:  # free space already there costs nothing: offer it all (up to howmuch)
+        want = room if howmuch < 0 or howmuch > room else howmuch
     fresh: Chunk | None = None
     if tail is not None and room >= want:
         iov = [tail.mv[tail.end : tail.end + want]]  # type: ignore[index]
@@ -137,11 +141,11 @@ def read_from(buf: Buffer, fd: Any, howmuch: int) -> int:
     else:
         _keep_spare(buf, fresh)
     buf._len += got
-    if auto:
-        if got >= want:
-            buf._read_hint = min(want * 2, buf.read_max)
-        elif got * 4 < want:
-            buf._read_hint = max(want // 2, buf.read_min)
+    if got >= want:
+        if want >= hint:  # filled all it was offered: busy, read more next time
+            buf._read_hint = min(hint * 2, buf.read_max)
+    elif got * 4 < hint:  # the fd ran dry early: idle, read less
+        buf._read_hint = max(hint // 2, buf.read_min)
     if buf._cbs:
         buf._changed(got, 0)
     return got
