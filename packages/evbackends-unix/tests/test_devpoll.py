@@ -203,7 +203,7 @@ def test_hup_and_err_map_to_what_is_watched(be, pipe):
 
 
 def test_pollnval_is_badfd_and_forgotten(be, fake, pipe):
-    r, w = pipe()
+    r, _w = pipe()
     be.add(r, 0, EV_READ)
     be.dispatch(0)
     os.close(r)
@@ -232,8 +232,10 @@ def test_failed_write_with_a_closed_fd_resyncs(be, fake, pair, caplog):
     a, _ = pair()
     c, d = pair()
     x, _ = pair()
+    y, _ = pair()
     be.add(a.fileno(), 0, EV_WRITE)
     be.add(x.fileno(), 0, EV_WRITE)
+    be.add(y.fileno(), 0, EV_CLOSED)  # watched, but nothing /dev/poll can report
     be.dispatch(0)
     gone = a.fileno()
     a.close()
@@ -246,7 +248,7 @@ def test_failed_write_with_a_closed_fd_resyncs(be, fake, pair, caplog):
     d.send(b"x")
     assert be.dispatch(1.0) == [(c.fileno(), R)]  # everything was sent again
     assert fake.interest == {c.fileno(): IN}
-    assert be.watched() == {c.fileno(): R}
+    assert be.watched() == {c.fileno(): R, y.fileno(): C}
 
 
 def test_failed_write_without_a_closed_fd_raises(be, fake, pair):
@@ -303,3 +305,13 @@ def test_fork_child_builds_a_new_backend(be, pair, in_child):
 
     assert in_child(child) == 0
     assert a.recv(10) == b"c"
+
+
+def test_results_for_fds_not_watched_for_them_are_skipped(be, fake, pair):
+    a, _ = pair()
+    c, _ = pair()
+    be.add(a.fileno(), 0, EV_WRITE)
+    be.add(c.fileno(), 0, EV_CLOSED)  # watched, but never in /dev/poll
+    fake.script.append([(a.fileno(), IN), (c.fileno(), select.POLLNVAL)])
+    assert be.dispatch(0) == [(c.fileno(), BADFD)]
+    assert fake.written == [(a.fileno(), OUT)]  # no POLLREMOVE for c: it was never sent

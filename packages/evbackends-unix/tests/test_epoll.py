@@ -260,7 +260,7 @@ def test_regular_file_raises_eperm(be, tmp_path):
 
 
 def test_other_add_errors_propagate(be, pipe):
-    r, w = pipe()
+    r, _w = pipe()
     os.close(r)
     with pytest.raises(OSError) as info:
         be.add(r, 0, EV_READ)
@@ -425,7 +425,7 @@ def test_rebuild_reports_fds_closed_behind_our_back(be, pair):
     gone, _ = pair()
     gone_fd = gone.fileno()
     be.add(gone_fd, 0, EV_READ)
-    stale, dup = _stale_registration(be, pair)
+    _stale, dup = _stale_registration(be, pair)
     gone.close()  # closed without delete(): epoll forgets it, the backend does not
     try:
         assert fired(be, 1.0) == []
@@ -436,7 +436,7 @@ def test_rebuild_reports_fds_closed_behind_our_back(be, pair):
 
 
 def test_rebuild_failing_keeps_the_old_set(be, pair, caplog):
-    stale, dup = _stale_registration(be, pair)
+    _stale, dup = _stale_registration(be, pair)
     taken = []
     try:
         assert fired(be, 1.0) == []
@@ -467,3 +467,14 @@ def test_fork_child_builds_a_new_backend(be, pair, in_child):
     assert a.recv(10) == b"c"
     b.send(b"p")
     assert fired(be, 1.0) == [(a.fileno(), R)]  # the parent's set is intact
+
+
+def test_unexpected_bits_take_the_slow_path(be, pair):
+    a, b = pair()
+    fd = a.fileno()
+    be.add(fd, 0, EV_READ)
+    b.send(b"x")
+    be._ep.modify(fd, select.EPOLLIN | select.EPOLLRDNORM)  # a revents bit the table lacks
+    assert fired(be, 0) == [(fd, R)]
+    be._ep.modify(fd, select.EPOLLRDNORM)  # only that bit: nothing the fd watches
+    assert fired(be, 0) == []

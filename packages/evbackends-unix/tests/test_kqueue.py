@@ -344,7 +344,7 @@ def test_add_of_closed_fd_is_badfd(be, pair):
 
 @pytest.mark.parametrize("err", [errno.EPERM, errno.EPIPE])
 def test_add_on_dead_pipe_reports_what_is_watched(be, fake, pipe, err, caplog):
-    r, w = pipe()
+    _r, w = pipe()
     be.add(w, 0, EV_WRITE)
     fake.fail[(w, FILTER_WRITE, EV_ADD)] = err
     with caplog.at_level(logging.WARNING, logger="evbackends_unix"):

@@ -150,7 +150,7 @@ def test_err_maps_to_what_is_watched(be, pipe):
 
 
 def test_pollnval_reported_as_badfd_and_forgotten(be, pipe):
-    r, w = pipe()
+    r, _w = pipe()
     be.add(r, 0, EV_READ)
     os.close(r)
     assert be.dispatch(1.0) == [(r, BADFD)]
@@ -195,4 +195,15 @@ def test_survives_fork(be, pair, in_child):
 
     assert in_child(child) == 0
     assert a.recv(10) == b"c"
+    assert be.dispatch(0) == []
+
+
+def test_results_for_fds_no_longer_watched_are_skipped(be, pair, pipe):
+    # as if another thread deleted them while poll() waited
+    a, b = pair()
+    r, _w = pipe()
+    os.close(r)
+    be._poll.register(a.fileno(), select.POLLIN)
+    be._poll.register(r, select.POLLIN)
+    b.send(b"x")
     assert be.dispatch(0) == []

@@ -156,7 +156,7 @@ class KEvent:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, KEvent) and self._key() == other._key()
 
-    __hash__ = None  # type: ignore[assignment] - mutable, like select.kevent
+    __hash__ = None  # type: ignore[assignment]  # mutable, like select.kevent
 
     def __repr__(self) -> str:
         return (
