@@ -800,3 +800,26 @@ def test_adjusting_timeouts_while_reading(fake):
     f.free()
     a.free()
     b.free()
+
+
+def test_a_flooding_pair_below_is_held_back_by_the_read_high_watermark(base):
+    a, b = new_pair(base)
+    f = Bufferevent.filter(a, None, None)
+    f.setwatermark(EV_READ, 0, 1000)
+    f.enable(EV_READ)
+    b.enable(EV_READ)
+    for _ in range(100):  # synchronous moves into a's input stop once it holds the high mark
+        b.write(b"q" * 300)
+    assert len(a.input) <= 1200 and len(b.output) >= 28_000
+    assert a._read_suspended & SUSPEND_FILT_READ
+    got = bytearray()
+    for _ in range(200):
+        got += f.read()
+        run(base, 2)
+        if len(got) == 30_000:
+            break
+    assert bytes(got) == b"q" * 30_000
+    assert not a._read_suspended
+    f.free()
+    a.free()
+    b.free()

@@ -641,3 +641,25 @@ def test_real_rate_limits_pace_a_pair(fake):
     assert len(rd.data) == 600
     for bev in (a, b, c, d):
         bev.free()
+
+
+def test_enable_reports_input_a_flush_moved(base):
+    a, b = new_pair(base)
+    b.setwatermark(EV_READ, 3, 0)
+    a.write(b"ab")
+    assert a.flush(EV_WRITE, FlushMode.FLUSH) == 1
+    rb = Recorder(b, drain=False)
+    b.enable(EV_READ)  # below the low watermark: nothing to report
+    run(base)
+    assert rb.reads == 0
+    b.disable(EV_READ)
+    a.write(b"c")
+    a.flush(EV_WRITE, FlushMode.FLUSH)
+    b.enable(EV_WRITE)  # not reading: nothing either
+    run(base)
+    assert rb.reads == 1  # the flush itself ran the read callback
+    b.enable(EV_READ)
+    run(base)
+    assert rb.reads == 2 and bytes(b.input) == b"abc"
+    a.free()
+    b.free()

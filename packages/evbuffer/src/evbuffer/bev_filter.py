@@ -14,11 +14,15 @@ Facts and theory of operation
   holds its reading back with the ``SUSPEND_FILT_READ`` suspend reason whenever the
   filter itself does not read (disabled, or its input at its read high watermark):
   an unread filter makes the underlying socket stop reading, so memory stays
-  bounded along the whole stack.  Enabling a direction of the filter enables it
-  below again if a timeout, an error or EOF had disabled it there.  When reading comes back, what the underlying
-  input still holds is filtered from the loop.  When the filter is freed the
-  underlying one gets its suspension lifted and its callbacks cleared (if they are
-  still the filter's), or with ``BEV_OPT.CLOSE_ON_FREE`` it is freed too.
+  bounded along the whole stack.  The same reason holds the underlying reading
+  back while its input (not filtered yet) holds the filter's read high watermark
+  or more: a pair below, which moves data synchronously, would otherwise take in
+  everything its partner writes before the filter had a chance to run.  When
+  reading comes back, what the underlying input still holds is filtered from the
+  loop.  Enabling a direction of the filter enables it below again if a timeout,
+  an error or EOF had disabled it there.  When the filter is freed the underlying
+  one gets its suspension lifted and its callbacks cleared (if they are still the
+  filter's), or with ``BEV_OPT.CLOSE_ON_FREE`` it is freed too.
 * Input: ``limit`` is the room left below the filter's read high watermark; with
   no high watermark it is :data:`DEFAULT_LIMIT` per call (libevent passes -1 for
   "unlimited"; a number is easier on filter writers, and the filter is called
@@ -28,9 +32,8 @@ Facts and theory of operation
   pass (with ``FLUSH``/``FINISHED`` it is called until the input is used up,
   whatever the watermarks and enabled directions say).  ``NEED_MORE`` waits for
   the next data from below; ``ERROR`` disables reading and reports
-  ``READING|ERROR`` (libevent 2.0 ignores it).  The read
-  callback runs when the filter produced data and its input holds at least the
-  read low watermark.
+  ``READING|ERROR`` (libevent 2.0 ignores it).  The read callback runs when the
+  filter produced data and its input holds at least the read low watermark.
 * Output: data written to the filter is filtered at once (so a socket below
   can send eagerly); ``limit`` is the room below the underlying output's write
   high watermark (no filtering while it is full) or :data:`DEFAULT_LIMIT`.
@@ -173,6 +176,7 @@ class FilterBufferevent(Bufferevent):
         self._kick_scheduled = False
         self._timeouts = _GenericTimeouts(self)
         self._out_handle = self.output.add_cb(self._output_cb)
+        self._u_in_handle = underlying.input.add_cb(self._u_input_cb)
         underlying.setcb(self._u_readcb, self._u_writecb, self._u_eventcb, None)
         underlying._suspend_read(SUSPEND_FILT_READ)
         underlying.enable(_READ | _WRITE)
@@ -362,7 +366,7 @@ class FilterBufferevent(Bufferevent):
             if lost:
                 u.enable(lost)
             if events & _READ:
-                u._unsuspend_read(SUSPEND_FILT_READ)
+                self._sync_u_read()
         if events & _READ:
             self._timeouts.reset_read()
             if u.input and not self._kick_scheduled:
@@ -370,6 +374,19 @@ class FilterBufferevent(Bufferevent):
                 self.base.defer(self._kick)
         if events & _WRITE:
             self._write_pass()
+
+    def _sync_u_read(self) -> None:
+        """Let the bufferevent below read only while we read and its input is below our read high mark."""
+        u = self._underlying
+        high = self._wm_read[1]
+        if self._reading() and not (high and len(u.input) >= high):
+            u._unsuspend_read(SUSPEND_FILT_READ)
+        else:
+            u._suspend_read(SUSPEND_FILT_READ)
+
+    def _u_input_cb(self, buf: Buffer, info: Any, arg: Any) -> None:
+        if self._wm_read[1] and not self._freed and not self._underlying.freed:
+            self._sync_u_read()
 
     def _disable_io(self, events: int) -> None:
         if events & _READ:
@@ -422,6 +439,10 @@ class FilterBufferevent(Bufferevent):
         except ValueError:  # pragma: no cover - the user freed the buffer itself
             pass
         u = self._underlying
+        try:
+            u.input.remove_cb(self._u_in_handle)
+        except ValueError:  # pragma: no cover - the user freed the buffer itself
+            pass
         if u.freed:
             return
         if self.options & BEV_OPT.CLOSE_ON_FREE:

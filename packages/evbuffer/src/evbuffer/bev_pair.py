@@ -33,7 +33,8 @@ Facts and theory of operation
   ignoring its watermark, and reports ``READING|EOF`` to the partner;
   ``flush(EV_READ, FINISHED)`` pulls the partner's output and reports
   ``WRITING|EOF`` to it (libevent 2.1's bits).  ``FLUSH`` moves without the EOF,
-  ``NORMAL`` does nothing.
+  ``NORMAL`` does nothing.  Data a flush moved while the reader was not
+  reading is reported by its read callback when it enables reading.
 * Timeouts (libevent's "generic" timeouts, implemented with one timer per
   direction, made only when a timeout is set): the read timeout fires when no data
   arrived for that long while reading is enabled and not suspended; the write
@@ -224,6 +225,24 @@ class PairBufferevent(Bufferevent):
         >>> a.free(); base.free()
         """
         return self._partner
+
+    def enable(self, events: int) -> None:
+        """Start reading and/or writing; input already waiting (moved by a flush) is reported from the loop.
+
+        >>> import evcore
+        >>> base = evcore.EventBase()
+        >>> a, b = new_pair(base)
+        >>> a.write(b"early"); a.flush(evcore.EV_WRITE, FlushMode.FLUSH)
+        1
+        >>> b.setcb(lambda bev, arg: print(bev.read()), None, None)
+        >>> b.enable(evcore.EV_READ); base.loop()
+        b'early'
+        1
+        >>> a.free(); b.free(); base.free()
+        """
+        super().enable(events)
+        if int(events) & _READ and self.input and len(self.input) >= self._wm_read[0] and self._reading():
+            self._run_readcb()
 
     # ------------------------------------------------------------------ moving data
     def _move(self, src: Buffer, writer: PairBufferevent | None, ignore_wm: bool) -> int:
