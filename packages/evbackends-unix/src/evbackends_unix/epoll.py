@@ -134,6 +134,13 @@ for _n in range(1 << len(_REPORTABLE)):
     _FROM_EPOLL[_bits] = _from_epoll(_bits)
 del _n, _bits, _i, _b
 
+#: Raw code :meth:`EpollBackend.dispatch_raw` uses for an fd that could not be re-added
+#: after a rebuild (bit 14: epoll never reports it).
+RAW_BADFD = 0x4000
+#: epoll revents -> EV bits for the base's raw dispatch (every bit epoll reports is below
+#: 0x4000); ``RAW_TABLE[RAW_BADFD]`` is ``BADFD``.
+RAW_TABLE = [_from_epoll(_r) for _r in range(RAW_BADFD)] + [BAD]
+
 
 class EpollBackend(UnixBackend):
     """Readiness through Linux ``epoll``, level- or edge-triggered per fd.
@@ -172,6 +179,7 @@ class EpollBackend(UnixBackend):
         self._wait = self._ep.poll
         self._maxevents = INITIAL_MAXEVENTS
         self._suspects: set[int] = set()
+        self._unknown: set[int] = set()  # fds the base said it does not watch (dispatch_raw)
 
     @staticmethod
     def _new_epoll() -> select.epoll:
@@ -299,6 +307,41 @@ class EpollBackend(UnixBackend):
             return [(fd, _FROM_EPOLL[ev] & masks[fd]) for fd, ev in ready]
         except KeyError:  # an fd we do not know, or unexpected bits: take the slow path
             return self._dispatch_slow(ready)
+
+    def dispatch_raw(self, timeout: float | None) -> list[tuple[int, int]]:
+        """The base's hot path: epoll's own ``(fd, revents)`` list, untranslated.
+
+        The base maps ``revents`` through :data:`RAW_TABLE` and masks them with each
+        event's flags itself, so nothing is built per event here.  Fds the base does
+        not know come back through :meth:`stale`; one reported again at the next
+        wake-up is a stale kernel registration (a closed fd whose ``dup()`` lives on),
+        handled as :meth:`dispatch` does, by rebuilding the epoll set.
+
+        >>> with EpollBackend(None) as be:
+        ...     be.dispatch_raw(0)
+        []
+        """
+        bad: list[tuple[int, int]] = []
+        if self._unknown:
+            stale = self._unknown & self._suspects
+            self._suspects = self._unknown - stale
+            self._unknown = set()
+            if stale:
+                bad = [(fd, RAW_BADFD) for fd, _ in self._rebuild(stale)]
+        if timeout is None:
+            timeout = -1
+        elif timeout > MAX_WAIT:
+            timeout = MAX_WAIT
+        elif timeout < 0:
+            timeout = 0
+        ready = self._wait(timeout, self._maxevents)
+        if len(ready) == self._maxevents:
+            self._grow()
+        return ready + bad if bad else ready
+
+    def stale(self, fd: int) -> None:
+        """The base got a report for ``fd`` but watches nothing there (see :meth:`dispatch_raw`)."""
+        self._unknown.add(fd)
 
     def _grow(self) -> None:
         """The last wait filled the buffer: double it, up to :data:`MAX_MAXEVENTS`."""

@@ -117,6 +117,7 @@ class BaseState:
     _continue: bool
     _stop_pass: bool
     _attention: bool
+    _running_pri: int
     _current: Event | None
     _waiters: int
     _exc_handler: Callable[[Any, BaseException, Event | None], object] | None

@@ -24,11 +24,13 @@ Invariants every backend keeps:
   then warns and drops that fd's events.  An interrupted wait (``EINTR``) returns
   an empty result.  The base masks ``events`` with each event's own flags, so a
   backend may report more than was asked for (``EPOLLHUP`` as READ|WRITE).
-* ``raw_table`` (optional, the hot path): when a backend sets it to a list, its
-  ``dispatch`` may return the kernel's own bits, ``(fd, raw)``, and the base
-  reads ``raw_table[raw]`` to get EV bits (or ``BADFD``).  This spares building a
-  translated list on every wake-up; epoll and poll use it.  An fd the base does
-  not know is ignored.
+* ``raw_table`` and ``dispatch_raw(timeout)`` (optional, the hot path): a backend
+  that sets ``raw_table`` to a list also offers ``dispatch_raw``, which returns
+  the kernel's own ``(fd, raw)`` pairs; the base reads ``raw_table[raw]`` to get
+  EV bits (or ``BADFD``).  This spares building a translated list on every
+  wake-up (epoll uses it).  ``dispatch`` stays the translated form.
+* ``stale(fd)`` (optional): the base got a report for an fd it watches nothing
+  on (it was deleted meanwhile, or the kernel holds a stale registration).
 * ``close()`` releases OS resources; it is idempotent.
 * ``need_reinit`` is true when the kernel object does not survive ``fork()`` in a
   usable way (epoll, kqueue): the base then builds a fresh backend in ``reinit()``
@@ -132,6 +134,9 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def dispatch(self, timeout: float | None) -> Iterable[tuple[int, int]]:
         """Wait up to ``timeout`` seconds; return the ``(fd, events)`` that fired."""
+
+    def stale(self, fd: int) -> None:  # noqa: B027 - optional hook
+        """The base got a report for ``fd``, which it does not watch (see the module docs)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends need it
         """Release OS resources (idempotent)."""

@@ -140,6 +140,7 @@ class EventBase(Introspection, Deferral, ForkSupport, Dispatcher):
         self._continue = False
         self._stop_pass = False
         self._attention = False  # stop_pass or waiters: one check per callback
+        self._running_pri = -1  # priority of the queue being run (-1: none)
         self._current: Event | None = None
         self._waiters = 0
         self._exc_handler: Callable[[EventBase, BaseException, Event | None], object] | None = None
@@ -152,7 +153,7 @@ class EventBase(Introspection, Deferral, ForkSupport, Dispatcher):
         if not config.flags & BaseFlag.NOLOCK:
             self._make_notify()
         _debug_state["bases"] += 1
-        if os.environ.get("EVENT_SHOW_METHOD") and not config.flags & BaseFlag.IGNORE_ENV:
+        if os.environ.get("EVENT_SHOW_METHOD"):  # IGNORE_ENV covers EVENT_NO* only, as libevent
             log.warning("libevent using: %s", self.method)
 
     # ------------------------------------------------------------------ setup

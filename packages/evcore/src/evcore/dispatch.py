@@ -26,6 +26,8 @@ from .timers import CommonTimeout
 
 __all__ = ["Dispatcher"]
 
+_NOT_RUNNING = -1  # no queue running: no activation can be "more urgent"
+
 
 class Dispatcher(EventMap):
     """The loop: waiting, activating and running callbacks."""
@@ -53,6 +55,8 @@ class Dispatcher(EventMap):
             self._running = True
             self._loop_thread = get_ident()
             self._gotterm = self._break = False
+            if self._sigmap and self._signals is not None and not self._signals.owning:
+                self._signals.take()
         lock.acquire()
         try:
             return self._loop(flags)
@@ -72,7 +76,10 @@ class Dispatcher(EventMap):
         nonblock = flags & EVLOOP_NONBLOCK
         once = flags & EVLOOP_ONCE
         keep = flags & EVLOOP_NO_EXIT_ON_EMPTY
-        table = be.raw_table or _IDENTITY
+        table = be.raw_table
+        wait = be.dispatch_raw if table is not None else be.dispatch  # type: ignore[attr-defined]
+        if table is None:
+            table = _IDENTITY
         activeqs = self._activeqs
         debug = _debug_state["debug"]
         while True:
@@ -80,6 +87,9 @@ class Dispatcher(EventMap):
                 return 0
             self._continue = self._stop_pass = False
             self._attention = self._waiters > 0
+            if self._changes:
+                # before deciding how long to sleep: a refused fd may leave nothing pending
+                self._flush_changes()
             if not (self._npending or self._nactive or self._nvirtual or self._deferred or keep):
                 return 1
             if activeqs is not self._activeqs:
@@ -98,15 +108,13 @@ class Dispatcher(EventMap):
                         if getattr(clock, "autojump", False):
                             clock.advance(timeout)
                         timeout = 0.0
-            if self._changes:
-                self._flush_changes()
             if debug:
                 self._debug_check_fds()
             self._now = None
             self._sleeping = True
             lock.release()
             try:
-                fired = be.dispatch(timeout)
+                fired = wait(timeout)
             except OSError as exc:
                 lock.acquire()
                 self._sleeping = False
@@ -123,7 +131,7 @@ class Dispatcher(EventMap):
                 ran = self._run_direct(it, table)
             self._activate_fired(it, table)
             self._expire_timers(self._now if self._now is not None else clock.monotonic())
-            if self._nactive:
+            if self._nactive and not self._stop_pass:
                 ran += self._process_active()
             if self._deferred:
                 self._run_deferred()
@@ -167,6 +175,8 @@ class Dispatcher(EventMap):
                 handler()
             elif what >= BADFD:
                 self._bad_fd(fd)
+            else:
+                self._backend.stale(fd)
             return
         for ev in evs:
             bits = ev.events & what
@@ -184,11 +194,17 @@ class Dispatcher(EventMap):
         active) is queued and runs later in the pass.  When a callback raises or
         asks for a break, the pairs not yet handled are queued, so nothing is lost.
         """
+        self._running_pri = 0
+        try:
+            return self._run_direct_inner(it, table, 0)
+        finally:
+            self._running_pri = _NOT_RUNNING
+
+    def _run_direct_inner(self, it: Any, table: list[int], count: int) -> int:
         fdone = self._fdone
         lock = self._lock
         release = lock.release
         acquire = lock.acquire
-        count = 0
         for fd, raw in it:
             what = table[raw]
             ev = fdone.get(fd)
@@ -248,9 +264,13 @@ class Dispatcher(EventMap):
 
     def _process_active(self) -> int:
         """Run the most urgent non-empty queue; returns how many callbacks ran."""
-        for q in self._activeqs:
+        for pri, q in enumerate(self._activeqs):
             if q:
-                return self._run_queue(q)
+                self._running_pri = pri
+                try:
+                    return self._run_queue(q)
+                finally:
+                    self._running_pri = _NOT_RUNNING
         return 0  # pragma: no cover - only stale slots were queued
 
     def _run_queue(self, q: deque[Event]) -> int:

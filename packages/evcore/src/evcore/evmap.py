@@ -403,6 +403,10 @@ class EventMap(BaseState):
                     continue
             fl &= ~F_STALE
         ev._flags = fl | F_ACTIVE
+        if ev._pri < self._running_pri:
+            # a more urgent event than the queue being run: finish this callback, then
+            # go back to the top so the urgent queue runs first (libevent 2.0.22)
+            self._continue = self._stop_pass = self._attention = True
         ev._res = what
         ev._ncalls = ncalls if what & EV_SIGNAL else 0
         self._activeqs[ev._pri].append(ev)

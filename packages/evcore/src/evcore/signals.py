@@ -83,6 +83,10 @@ class SignalState:
         if not self._saved:
             self._release()
 
+    def take(self) -> None:
+        """Make this base the one that receives the process's signals (its loop started)."""
+        self._own()
+
     def _own(self) -> None:
         owner = _owner[0]
         if owner is self and self._owning:

@@ -58,6 +58,12 @@ __all__ = [
     "test_manipulate_active_events",
     "test_delete_active_event",
     "test_reactivate_deleted_active_event",
+    "test_reactivate_deleted_active_event_other_priority",
+    "test_active_then_fd_fires_ors_flags",
+    "test_fd_fires_for_event_activated_earlier_in_pass",
+    "test_fd_fires_for_event_deleted_and_readded_in_pass",
+    "test_three_events_on_one_fd",
+    "test_priority_init_from_callback",
 ]
 
 
@@ -577,3 +583,119 @@ def test_reactivate_deleted_active_event(base_factory: BaseFactory) -> None:
     assert base.num_events(EVENT_BASE_COUNT_ACTIVE) == 1
     assert run(base) == 1
     assert seen == [EV_WRITE]
+
+
+def test_reactivate_deleted_active_event_other_priority(base_factory: BaseFactory) -> None:
+    """The same, for an event in a queue other than the first one."""
+    base = base_factory()
+    base.priority_init(3)
+    seen: list[int] = []
+    ev = Event.timer(base, lambda fd, what, arg: seen.append(what))
+    ev.priority_set(2)
+    ev.active(EV_READ)
+    ev.delete()
+    ev.active(EV_WRITE)
+    ev.delete()
+    ev.active(EV_TIMEOUT)
+    assert run(base) == 1
+    assert seen == [EV_TIMEOUT]
+
+
+def test_active_then_fd_fires_ors_flags(base_factory: BaseFactory) -> None:
+    """An event activated by hand whose fd then fires in the same pass runs once with both flags."""
+    a, b = base_factory.socketpair()
+    base = base_factory()
+    seen: list[int] = []
+    ev = Event(base, a, EV_READ | EV_PERSIST, lambda fd, what, arg: seen.append(what))
+    ev.add()
+    b.send(b"x")
+    ev.active(EV_WRITE)
+    assert run(base, EVLOOP_ONCE) == 0
+    assert seen == [EV_READ | EV_WRITE]
+    ev.delete()
+
+
+def _two_ready(base_factory: BaseFactory, base: Any, cb: Any) -> list[Event]:
+    evs: list[Event] = []
+    for i in range(2):
+        a, b = base_factory.socketpair()
+        b.send(b"x")
+        evs.append(Event(base, a, EV_READ, cb, i))
+    for ev in evs:
+        ev.add()
+    return evs
+
+
+def test_fd_fires_for_event_activated_earlier_in_pass(base_factory: BaseFactory) -> None:
+    """Two fds fire together; the first callback activates the other event: it runs once, flags OR'd."""
+    base = base_factory()
+    seen: list[tuple[int, int]] = []
+
+    def cb(fd: int, what: int, i: int) -> None:
+        seen.append((i, what))
+        if len(seen) == 1:
+            evs[1 - i].active(EV_WRITE)
+
+    evs = _two_ready(base_factory, base, cb)
+    assert run(base) == 1
+    assert len(seen) == 2
+    assert seen[0][1] == EV_READ and seen[1][1] == EV_READ | EV_WRITE
+
+
+def test_fd_fires_for_event_deleted_and_readded_in_pass(base_factory: BaseFactory) -> None:
+    """Two fds fire together; the first callback activates, deletes and re-adds the other.
+
+    The other then runs once, with ``EV_READ`` only (the manual activation was deleted).
+    """
+    base = base_factory()
+    seen: list[tuple[int, int]] = []
+
+    def cb(fd: int, what: int, i: int) -> None:
+        seen.append((i, what))
+        if len(seen) == 1:
+            other = evs[1 - i]
+            other.active(EV_WRITE)
+            other.delete()  # the manual activation is cancelled
+            other.add()
+
+    evs = _two_ready(base_factory, base, cb)
+    assert run(base, EVLOOP_ONCE) == 0
+    assert [w for _, w in seen] == [EV_READ, EV_READ]
+    assert sorted(i for i, _ in seen) == [0, 1]
+    base.free()
+
+
+def test_three_events_on_one_fd(base_factory: BaseFactory) -> None:
+    """Three events on one fd; deleting them one at a time leaves the rest working."""
+    a, b = base_factory.socketpair()
+    base = base_factory()
+    seen: list[str] = []
+    evs = {name: Event(base, a, EV_READ | EV_PERSIST, lambda fd, what, n: seen.append(n), name)
+           for name in ("x", "y", "z")}
+    for ev in evs.values():
+        ev.add()
+    b.send(b"!")
+    for gone in ("y", "x", "z"):
+        seen.clear()
+        assert run(base, EVLOOP_ONCE) == 0
+        assert sorted(seen) == sorted(evs)
+        evs.pop(gone).delete()
+    assert base.num_events() == 0
+
+
+def test_priority_init_from_callback(base_factory: BaseFactory) -> None:
+    """``priority_init`` called by the last active callback of a pass takes effect in the running loop."""
+    base = base_factory()
+    ran: list[str] = []
+    late = Event.timer(base, lambda *x: ran.append("late"))
+
+    def first(fd: int, what: int, arg: Any) -> None:
+        ran.append("first")
+        base.priority_init(3)
+        late.priority_set(2)
+        late.active(EV_TIMEOUT)
+
+    Event.timer(base, first).active(EV_TIMEOUT)
+    assert run(base) == 1
+    assert ran == ["first", "late"]
+    assert base.npriorities == 3

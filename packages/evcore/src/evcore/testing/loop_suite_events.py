@@ -26,10 +26,11 @@ from ..flags import (
     EVENT_BASE_COUNT_ACTIVE,
     EVENT_BASE_COUNT_ADDED,
     EVENT_BASE_COUNT_VIRTUAL,
+    EVLOOP_NONBLOCK,
     BaseFlag,
 )
 from . import FakeClock
-from .loop_suite_support import BaseFactory, run
+from .loop_suite_support import BaseFactory, drain, run
 
 __all__ = [
     "test_bad_assign",
@@ -37,6 +38,13 @@ __all__ = [
     "test_callback_exception_propagates",
     "test_callback_exception_persistent_event_stays",
     "test_set_exception_handler",
+    "test_exception_handler_raising",
+    "test_exception_keeps_other_fired_fd_events",
+    "test_loopbreak_keeps_other_fired_fd_events",
+    "test_handler_raising_keeps_other_fired_fd_events",
+    "test_exception_handler_fd_events",
+    "test_exception_handler_may_loopbreak",
+    "test_deferred_exception_propagates",
     "test_foreach_event",
     "test_num_events",
     "test_dump_events",
@@ -71,6 +79,15 @@ def test_bad_assign(base_factory: BaseFactory) -> None:
         Event(base, -1, 0, 42)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Event(base, 1.5, EV_READ, _noop)
+
+    class BadFileno:
+        def fileno(self) -> str:
+            return "three"
+
+    with pytest.raises(TypeError):
+        Event(base, BadFileno(), EV_READ, _noop)
+    none_fd = Event(base, None, 0, _noop)
+    assert none_fd.fd == -1
     assert base.num_events() == 0
     assert run(base) == 1
 
@@ -391,3 +408,153 @@ def test_event_free_idempotent(base_factory: BaseFactory) -> None:
     assert not ev.initialized
     assert base.num_events() == 0
     ev.delete()  # outside debug mode: harmless
+
+
+def test_exception_handler_raising(base_factory: BaseFactory) -> None:
+    """An exception handler that raises: its exception leaves ``loop()``; the rest still runs later."""
+    base = base_factory()
+    ran: list[str] = []
+
+    def cb(fd: int, what: int, name: str) -> None:
+        ran.append(name)
+        if name == "a":
+            raise KeyError(name)
+
+    def handler(b: Any, exc: BaseException, ev: Any) -> None:
+        raise RuntimeError("handler gave up") from exc
+
+    base.set_exception_handler(handler)
+    for name in "abc":
+        Event.timer(base, cb, name).active(EV_TIMEOUT)
+    with pytest.raises(RuntimeError, match="handler gave up"):
+        base.loop()
+    assert ran == ["a"]
+    assert run(base) == 1
+    assert ran == ["a", "b", "c"]
+
+
+def _ready_events(f: BaseFactory, base: Any, cb: Any, n: int = 3) -> list[Any]:
+    socks = []
+    for i in range(n):
+        a, b = f.socketpair()
+        b.send(b"x")
+        ev = Event(base, a, EV_READ | f.et, cb, i)
+        ev.add()
+        socks.append(a)
+    return socks
+
+
+def _interrupted_round(f: BaseFactory, npri: int, how: str) -> None:
+    base = f()
+    base.priority_init(npri)
+    ran: list[int] = []
+
+    def cb(fd: int, what: int, i: int) -> None:
+        ran.append(i)
+        if len(ran) == 1:
+            if how == "raise":
+                raise ValueError("first one raises")
+            base.loopbreak()
+
+    socks = _ready_events(f, base, cb)
+    if how == "handler-raises":
+        def handler(b: Any, exc: BaseException, ev: Any) -> None:
+            raise RuntimeError("the handler re-raises") from exc
+
+        base.set_exception_handler(handler)
+        how = "raise"
+        expected: type[BaseException] = RuntimeError
+    else:
+        expected = ValueError
+    if how == "raise":
+        with pytest.raises(expected):
+            run(base)
+    else:
+        assert run(base) == 0
+        assert base.got_break()
+    assert len(ran) == 1
+    for s in socks:
+        drain(s)
+    assert run(base, EVLOOP_NONBLOCK) == 1
+    assert sorted(ran) == [0, 1, 2]
+    base.free()
+
+
+def test_exception_keeps_other_fired_fd_events(io_base_factory: BaseFactory) -> None:
+    """A callback raising while several fds fired: the others' callbacks run on the next ``loop()``.
+
+    The sockets are drained before that next loop, so the events run because they
+    were still active, not because the fds are still ready (which an
+    edge-triggered backend would not report again anyway).  Checked with one
+    priority queue and with several.
+    """
+    for npri in (1, 3):
+        _interrupted_round(io_base_factory, npri, "raise")
+
+
+def test_loopbreak_keeps_other_fired_fd_events(io_base_factory: BaseFactory) -> None:
+    """``loopbreak`` while several fds fired: the others stay active and run on the next ``loop()``."""
+    for npri in (1, 3):
+        _interrupted_round(io_base_factory, npri, "break")
+
+
+def test_handler_raising_keeps_other_fired_fd_events(io_base_factory: BaseFactory) -> None:
+    """An exception handler raising while several fds fired: the others still run on the next ``loop()``."""
+    for npri in (1, 3):
+        _interrupted_round(io_base_factory, npri, "handler-raises")
+
+
+def test_exception_handler_fd_events(io_base_factory: BaseFactory) -> None:
+    """With an exception handler, fd callbacks that raise are reported and the pass goes on."""
+    f = io_base_factory
+    base = f()
+    ran: list[int] = []
+    handled: list[tuple[str, int]] = []
+
+    def cb(fd: int, what: int, i: int) -> None:
+        ran.append(i)
+        raise LookupError(i)
+
+    base.set_exception_handler(lambda b, exc, ev: handled.append((type(exc).__name__, ev.arg)))
+    _ready_events(f, base, cb)
+    assert run(base) == 1
+    assert sorted(ran) == [0, 1, 2]
+    assert sorted(handled) == [("LookupError", 0), ("LookupError", 1), ("LookupError", 2)]
+
+
+def test_exception_handler_may_loopbreak(base_factory: BaseFactory) -> None:
+    """A handler may call ``loopbreak``: the loop ends after that callback; the rest runs next loop."""
+    base = base_factory()
+    ran: list[str] = []
+
+    def cb(fd: int, what: int, name: str) -> None:
+        ran.append(name)
+        if name == "a":
+            raise KeyError(name)
+
+    base.set_exception_handler(lambda b, exc, ev: b.loopbreak())
+    for name in "abc":
+        Event.timer(base, cb, name).active(EV_TIMEOUT)
+    assert run(base) == 0
+    assert base.got_break() and ran == ["a"]
+    assert run(base) == 1
+    assert ran == ["a", "b", "c"]
+
+
+def test_deferred_exception_propagates(base_factory: BaseFactory) -> None:
+    """A deferred callable that raises: the exception leaves ``loop()``; the later ones run next time."""
+    base = base_factory()
+    ran: list[str] = []
+
+    def boom() -> None:
+        ran.append("boom")
+        raise ArithmeticError("deferred")
+
+    base.defer(ran.append, "first")
+    base.defer(boom)
+    base.defer(ran.append, "last")
+    with pytest.raises(ArithmeticError):
+        base.loop()
+    assert ran == ["first", "boom"]
+    assert run(base) == 1
+    assert ran == ["first", "boom", "last"]

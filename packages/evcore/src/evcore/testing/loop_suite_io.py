@@ -8,9 +8,11 @@ block, as edge-triggered code must.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import socket
+import tempfile
 from typing import Any
 
 from ..errors import EventError
@@ -53,6 +55,7 @@ __all__ = [
     "test_stale_fd_closed_without_delete",
     "test_many_idle_socketpairs",
     "test_fd_object_kept_alive",
+    "test_regular_file_fd",
 ]
 
 
@@ -723,3 +726,31 @@ def test_fd_object_kept_alive(base_factory: BaseFactory) -> None:
     os.fstat(fdn)  # still open
     ev.free()
     d.close()
+
+
+def test_regular_file_fd(base_factory: BaseFactory, caplog: Any) -> None:
+    """A regular file: always ready where the backend takes it (select, poll); else refused cleanly (epoll).
+
+    A backend that cannot watch it either raises ``OSError`` from ``add`` (no
+    changelist) or, with a changelist, the base logs a warning naming the fd and
+    drops its events.  Either way the base is left consistent.
+    """
+    base = base_factory()
+    seen: list[int] = []
+    with tempfile.TemporaryFile() as fobj, caplog.at_level(logging.WARNING, logger="evcore"):
+        fobj.write(b"data")
+        fobj.flush()
+        ev = Event(base, fobj, EV_READ, lambda fd, what, arg: seen.append(what))
+        try:
+            ev.add()
+        except OSError:
+            assert ev.pending() == 0
+            assert base.num_events() == 0
+            return
+        run(base, EVLOOP_ONCE)
+        warned = [r for r in caplog.records if f"fd {fobj.fileno()}" in r.getMessage()]
+        if warned:
+            assert seen == [] and ev.pending() == 0
+        else:
+            assert seen == [EV_READ]
+        assert base.num_events() == 0

@@ -28,6 +28,7 @@ from ..debug import debug_mode_enabled, enable_debug_mode
 from ..errors import DebugModeError, EventError
 from ..event import Event
 from ..flags import EV_PERSIST, EV_READ, EV_TIMEOUT, EV_WRITE, EVLOOP_NONBLOCK, EVLOOP_ONCE, BaseFlag, Feature
+from . import FakeClock
 from .loop_suite_support import BaseFactory, drain, open_fds, run
 
 __all__ = [
@@ -44,6 +45,11 @@ __all__ = [
     "test_event_show_method",
     "test_require_features_and_avoid_method",
     "test_free_closes_fds_at_once",
+    "test_debug_mode_dropped_fd_keeps_timeout",
+    "test_add_fd_not_open",
+    "test_debug_mode_add_fd_not_open",
+    "test_reinit_without_fork",
+    "test_reinit_nolock_base",
 ]
 
 _CHILD_OK = 76
@@ -375,3 +381,95 @@ def test_free_closes_fds_at_once(base_factory: BaseFactory) -> None:
     assert open_fds() - before == set()
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
     drain(a)
+
+
+def test_debug_mode_dropped_fd_keeps_timeout(base_factory: BaseFactory, caplog: Any) -> None:
+    """An event dropped for a closed fd keeps its timeout: it still fires with ``EV_TIMEOUT``."""
+    a, b = base_factory.socketpair()
+    with _debug_mode(), caplog.at_level(logging.WARNING, logger="evcore"):
+        clock = FakeClock()
+        base = base_factory(clock=clock)
+        seen: list[int] = []
+        ev = Event(base, a, EV_READ | EV_PERSIST, lambda fd, what, arg: seen.append(what))
+        ev.add(5.0)
+        assert run(base, EVLOOP_NONBLOCK) == 0
+        fd = a.fileno()
+        a.close()
+        assert run(base, EVLOOP_NONBLOCK) == 0
+        assert _warned_about(caplog, fd)
+        assert ev.pending(EV_READ | EV_TIMEOUT) == EV_TIMEOUT
+        assert base.num_events() == 1
+        clock.advance(5.0)
+        assert run(base, EVLOOP_NONBLOCK) == 0
+        assert seen == [EV_TIMEOUT]
+        ev.delete()
+
+
+def _add_fd_not_open(base_factory: BaseFactory, caplog: Any) -> None:
+    base = base_factory()  # first: the base's own fds must not reuse the closed number
+    a, b = base_factory.socketpair()
+    x, y = base_factory.socketpair()
+    fd = a.fileno()
+    a.close()
+    ev = Event(base, fd, EV_READ, _noop)
+    with caplog.at_level(logging.WARNING, logger="evcore"):
+        try:
+            ev.add()
+        except OSError:
+            assert ev.pending() == 0
+        else:
+            seen: list[int] = []
+            other = Event(base, x, EV_READ, lambda fd_, what, arg: seen.append(what))
+            other.add()
+            y.send(b"x")
+            run(base, EVLOOP_ONCE)
+            assert _warned_about(caplog, fd)
+            assert ev.pending() == 0
+            if not seen:
+                run(base, EVLOOP_ONCE)
+            assert seen == [EV_READ]
+    assert base.num_events() == 0
+
+
+def test_add_fd_not_open(base_factory: BaseFactory, caplog: Any) -> None:
+    """An event on an fd that is not open: ``OSError`` from ``add``, or a warning naming it and dropped."""
+    _add_fd_not_open(base_factory, caplog)
+
+
+def test_debug_mode_add_fd_not_open(base_factory: BaseFactory, caplog: Any) -> None:
+    """The same in debug mode (the fd cannot be identified when it is added)."""
+    with _debug_mode():
+        _add_fd_not_open(base_factory, caplog)
+
+
+def _reinit_roundtrip(base_factory: BaseFactory, flags: int) -> None:
+    a, b = base_factory.socketpair()
+    clock = FakeClock()
+    base = base_factory(clock=clock, flags=flags)
+    seen: list[str] = []
+    rd = Event(base, a, EV_READ | EV_PERSIST, lambda *x: seen.append("read") or a.recv(10))
+    rd.add()
+    t = Event.timer(base, lambda *x: seen.append("timer"))
+    t.add(1.0)
+    sig = Event.signal(base, signal.SIGUSR2, lambda *x: seen.append("signal"))
+    sig.add()
+    assert run(base, EVLOOP_NONBLOCK) == 0
+    base.reinit()
+    base.reinit()  # twice is fine
+    b.send(b"x")
+    signal.raise_signal(signal.SIGUSR2)
+    clock.advance(1.0)
+    assert run(base, EVLOOP_NONBLOCK) == 0
+    assert sorted(seen) == ["read", "signal", "timer"]
+    rd.delete()
+    sig.delete()
+
+
+def test_reinit_without_fork(base_factory: BaseFactory) -> None:
+    """``reinit()`` in the same process (libevent allows it) keeps fd, timer and signal events working."""
+    _reinit_roundtrip(base_factory, 0)
+
+
+def test_reinit_nolock_base(base_factory: BaseFactory) -> None:
+    """The same on a ``BaseFlag.NOLOCK`` base (no thread-wakeup fd to replace)."""
+    _reinit_roundtrip(base_factory, BaseFlag.NOLOCK)

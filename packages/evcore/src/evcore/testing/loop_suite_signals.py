@@ -18,7 +18,7 @@ import pytest
 
 from ..errors import EventError
 from ..event import Event, event_self_cbarg
-from ..flags import EV_PERSIST, EV_SIGNAL, EV_TIMEOUT, EVLOOP_NONBLOCK
+from ..flags import EV_PERSIST, EV_SIGNAL, EV_TIMEOUT, EV_WRITE, EVLOOP_NONBLOCK
 from . import FakeClock
 from .loop_suite_support import BaseFactory, open_fds, run
 
@@ -37,6 +37,8 @@ __all__ = [
     "test_signal_ncalls_coalescing",
     "test_signal_from_thread_refused",
     "test_signal_nonpersistent",
+    "test_signal_switchbase_by_add",
+    "test_signal_ncalls_accumulate_while_starved",
 ]
 
 
@@ -308,3 +310,52 @@ def test_signal_nonpersistent(base_factory: BaseFactory) -> None:
         bad.add()  # no such signal
     assert bad.pending() == 0
     assert base.num_events() == 0
+
+
+def test_signal_switchbase_by_add(base_factory: BaseFactory) -> None:
+    """Adding a signal event (even for a signal it already watches) makes a base the owner again."""
+    base1 = base_factory()
+    base2 = base_factory()
+    seen: list[str] = []
+    ev1 = Event.signal(base1, signal.SIGUSR1, lambda fd, w, n: seen.append(n), "base1")
+    ev2 = Event.signal(base2, signal.SIGUSR1, lambda fd, w, n: seen.append(n), "base2")
+    ev1.add()
+    ev2.add()
+    ev3 = Event.signal(base1, signal.SIGUSR1, lambda fd, w, n: seen.append(n), "base1-again")
+    ev3.add()  # base1 owns signals again
+    signal.raise_signal(signal.SIGUSR1)
+    assert run(base1, EVLOOP_NONBLOCK) == 0
+    assert run(base2, EVLOOP_NONBLOCK) == 0
+    assert sorted(seen) == ["base1", "base1-again"]
+    for ev in (ev1, ev2, ev3):
+        ev.delete()
+
+
+def test_signal_ncalls_accumulate_while_starved(base_factory: BaseFactory) -> None:
+    """A signal event kept waiting by more urgent events counts every delivery caught meanwhile."""
+    a, _b = base_factory.socketpair()
+    base = base_factory()
+    base.priority_init(2)
+    ncalls: list[int] = []
+
+    def sig_cb(fd: int, what: int, ev: Event) -> None:
+        ncalls.append(ev.ncalls)
+        ev.delete()
+
+    sig = Event.signal(base, signal.SIGUSR1, sig_cb, event_self_cbarg())
+    sig.priority_set(1)
+    sig.add()
+    passes = [0]
+
+    def busy(fd: int, what: int, ev: Event) -> None:
+        passes[0] += 1
+        signal.raise_signal(signal.SIGUSR1)  # read by the next pass, while this queue keeps winning
+        if passes[0] == 3:
+            ev.delete()
+
+    w = Event(base, a, EV_WRITE | EV_PERSIST, busy, event_self_cbarg())
+    w.priority_set(0)
+    w.add()
+    assert run(base) == 1
+    assert passes[0] == 3
+    assert ncalls == [3]

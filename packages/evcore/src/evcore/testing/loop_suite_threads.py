@@ -23,6 +23,8 @@ __all__ = [
     "test_thread_delete_wakes_loop",
     "test_thread_delete_waits_for_running_callback",
     "test_delete_from_own_callback_does_not_wait",
+    "test_thread_delete_waits_for_fd_callback",
+    "test_thread_delete_waits_for_raising_callback",
     "test_deferred_queue_fifo",
     "test_deferred_from_threads",
     "test_deferred_after_pass_callbacks",
@@ -302,3 +304,66 @@ def test_run_in_pool_custom_executor(base_factory: BaseFactory) -> None:
                          executor=ex)
         assert run(base) == 1
     assert len(names) == 1 and names[0].startswith("suite-exec")
+
+
+def _delete_while_running(
+    base: Any, ev: Event, started: threading.Event, state: dict[str, Any]
+) -> threading.Thread:
+    def deleter() -> None:
+        if started.wait(_WAIT):
+            ev.delete()
+            state["seen_finished"] = state["finished"]
+
+    t = threading.Thread(target=deleter)
+    t.start()
+    return t
+
+
+def test_thread_delete_waits_for_fd_callback(base_factory: BaseFactory) -> None:
+    """The same for an fd event (run straight from the backend's result where the base does that)."""
+    a, b = base_factory.socketpair()
+    base = base_factory()
+    started = threading.Event()
+    state: dict[str, Any] = {"finished": False, "seen_finished": None}
+
+    def cb(fd: int, what: int, arg: Any) -> None:
+        started.set()
+        time.sleep(0.2)
+        state["finished"] = True
+
+    ev = Event(base, a, EV_WRITE | EV_PERSIST, cb)
+    ev.add()
+    t = _delete_while_running(base, ev, started, state)
+    try:
+        assert run(base) == 1  # the delete took the only event away
+    finally:
+        t.join(_WAIT)
+    assert state["seen_finished"] is True
+
+
+def test_thread_delete_waits_for_raising_callback(base_factory: BaseFactory) -> None:
+    """A waiting ``delete()`` is released when the callback raises instead of returning."""
+    base = base_factory()
+    started = threading.Event()
+    state: dict[str, Any] = {"finished": False, "seen_finished": None}
+
+    def cb(fd: int, what: int, arg: Any) -> None:
+        started.set()
+        time.sleep(0.2)
+        state["finished"] = True
+        raise OSError("callback failed")
+
+    ev = Event.timer(base, cb)
+    ev.active(EV_TIMEOUT)
+    t = _delete_while_running(base, ev, started, state)
+    try:
+        try:
+            run(base)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the callback's exception did not leave loop()")
+    finally:
+        t.join(_WAIT)
+    assert state["seen_finished"] is True
+    assert base.num_events() == 0

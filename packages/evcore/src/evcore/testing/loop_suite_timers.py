@@ -8,6 +8,8 @@ which moves the clock straight to the next deadline.
 from __future__ import annotations
 
 import random
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ __all__ = [
     "test_common_timeout",
     "test_common_timeout_mixed_with_heap",
     "test_common_timeout_errors",
+    "test_common_timeout_persistent_reinsert_order",
     "test_random_timers_fire_in_order",
     "test_add_reschedules_timeout",
     "test_add_without_timeout_keeps_timeout",
@@ -361,6 +364,11 @@ def test_deadline(base_factory: BaseFactory) -> None:
     assert ev.deadline() == 10.5
     ev.add(ct)
     assert ev.deadline() == 13.0
+    ev.add(0.25)  # from a common timeout back to the heap
+    assert ev.deadline() == 10.25
+    ev.add(ct)
+    ev.add(ct)  # and re-added in the same common timeout
+    assert ev.deadline() == 13.0
     ev.delete()
     assert ev.deadline() is None
     ev.add(1.0)
@@ -389,14 +397,18 @@ def test_timer_zero_runs_next_pass(base_factory: BaseFactory) -> None:
 
 
 def test_invalid_timeouts(base_factory: BaseFactory) -> None:
-    """Negative and NaN timeouts are refused and leave the event as it was."""
+    """Negative and NaN timeouts are refused and leave the event as it was; any real number works."""
     base = base_factory(clock=FakeClock())
     ev = Event.timer(base, lambda *args: None)
-    for bad in (-1.0, float("nan")):
+    for bad in (-1.0, float("nan"), -1, Fraction(-1, 2), Decimal("NaN")):
         with pytest.raises(ValueError):
             ev.add(bad)
         assert ev.pending(EV_TIMEOUT) == 0
     assert base.num_events() == 0
+    for good, deadline in ((Fraction(1, 2), 0.5), (Decimal("0.25"), 0.25), (2, 2.0), (True, 1.0)):
+        ev.add(good)
+        assert ev.deadline() == deadline
+    ev.delete()
 
 
 def test_gettimeofday_cached(base_factory: BaseFactory) -> None:
@@ -455,3 +467,31 @@ def test_timer_deleted_from_callback_of_earlier_timer(base_factory: BaseFactory)
     assert run(base, EVLOOP_NONBLOCK) == 1  # the last event ran: nothing left (libevent)
     assert ran == ["first"]
     assert base.num_events() == 0
+
+
+def test_common_timeout_persistent_reinsert_order(base_factory: BaseFactory) -> None:
+    """A persistent event on a common timeout, fired late, is rescheduled from its old deadline.
+
+    That deadline can be earlier than others already queued on the same common
+    timeout; it still fires first (libevent inserts it in order).
+    """
+    clock = FakeClock()
+    base = base_factory(clock=clock)
+    ct = base.init_common_timeout(1.0)
+    fired: list[tuple[str, float]] = []
+    a = Event(base, -1, EV_PERSIST, lambda fd, what, n: fired.append((n, clock.monotonic())), "a")
+    a.add(ct)  # due 1.0
+    clock.advance(0.9)
+    b = Event.timer(base, lambda fd, what, n: fired.append((n, clock.monotonic())), "b")
+    b.add(ct)  # due 1.9
+    clock.advance(0.95)  # now 1.85: a is late
+    assert run(base, EVLOOP_NONBLOCK) == 0
+    assert fired == [("a", 1.85)]
+    assert a.deadline() == pytest.approx(2.0)  # 1.0 + 1.0, not 1.85 + 1.0
+    clock.autojump = True
+    base.loopexit(1.5)  # until 3.35
+    assert run(base) == 0
+    names = [n for n, _ in fired]
+    assert names == ["a", "b", "a", "a"]
+    assert [t for _, t in fired][1:] == pytest.approx([1.9, 2.0, 3.0])
+    a.delete()
