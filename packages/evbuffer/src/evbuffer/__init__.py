@@ -13,6 +13,9 @@ b'HTTP/1.0 200 OK'
 from __future__ import annotations
 
 from .buffer import Buffer
+from .bufferevent import BEV_EVENT, BEV_OPT, Bufferevent, FilterResult, FlushMode
+from .listener import LEV_OPT, Listener
+from .ratelimit import RateLimit, RateLimitGroup
 from .callbacks import CallbackHandle, CallbackInfo
 from .eol import (
     EOL,
@@ -26,6 +29,15 @@ from .errors import EvbufferError, FrozenError, SizeLimitError
 from .ptr import EVBUFFER_PTR_ADD, EVBUFFER_PTR_SET, BufferPtr, PtrHow
 
 __all__ = [
+    "BEV_EVENT",
+    "BEV_OPT",
+    "Bufferevent",
+    "FilterResult",
+    "FlushMode",
+    "LEV_OPT",
+    "Listener",
+    "RateLimit",
+    "RateLimitGroup",
     "Buffer",
     "BufferPtr",
     "EOL",

@@ -249,7 +249,7 @@ class SocketBufferevent(Bufferevent):
         if n and self._rate is not None:
             self._rate.consumed_write(n)
         if out:
-            if not self._wpending:
+            if not self._wpending and self._writing():
                 self._ev_write.add(self.timeout_write)
                 self._wpending = True
         elif n and self._writecb is not None and len(out) <= self._wm_write[0]:
@@ -289,7 +289,7 @@ class SocketBufferevent(Bufferevent):
                     return
                 if self._rate is not None and n:
                     self._rate.consumed_write(n)
-            if not out and self._wpending:
+            if self._wpending and (not out or not self._writing()):
                 self._ev_write.delete()
                 self._wpending = False
             if len(out) <= self._wm_write[0] and (n or what == _WRITE):

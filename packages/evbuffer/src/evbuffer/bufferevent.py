@@ -492,7 +492,7 @@ class Bufferevent:
         >>> import evcore
         >>> base = evcore.EventBase()
         >>> a, b = Bufferevent.pair(base)
-        >>> a.write(b"abc"); len(b.input)
+        >>> b.enable(evcore.EV_READ); a.write(b"abc"); len(b.input)
         3
         >>> a.free(); b.free(); base.free()
         """
