@@ -28,7 +28,10 @@ from .eol import (
 from .errors import EvbufferError, FrozenError, SizeLimitError
 from .ptr import EVBUFFER_PTR_ADD, EVBUFFER_PTR_SET, BufferPtr, PtrHow
 
+__version__ = "0.1.0"
+
 __all__ = [
+    "__version__",
     "BEV_EVENT",
     "BEV_OPT",
     "Bufferevent",
