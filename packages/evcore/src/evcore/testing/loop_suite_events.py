@@ -515,7 +515,11 @@ def test_exception_handler_fd_events(io_base_factory: BaseFactory) -> None:
         ran.append(i)
         raise LookupError(i)
 
-    base.set_exception_handler(lambda b, exc, ev: handled.append((type(exc).__name__, ev.arg)))
+    def handler(b: Any, exc: BaseException, ev: Event | None) -> None:
+        assert ev is not None
+        handled.append((type(exc).__name__, ev.arg))
+
+    base.set_exception_handler(handler)
     _ready_events(f, base, cb)
     assert run(base) == 1
     assert sorted(ran) == [0, 1, 2]

@@ -447,7 +447,11 @@ def _reinit_roundtrip(base_factory: BaseFactory, flags: int) -> None:
     clock = FakeClock()
     base = base_factory(clock=clock, flags=flags)
     seen: list[str] = []
-    rd = Event(base, a, EV_READ | EV_PERSIST, lambda *x: seen.append("read") or a.recv(10))
+    def rd_cb(fd: int, what: int, arg: Any) -> None:
+        seen.append("read")
+        a.recv(10)
+
+    rd = Event(base, a, EV_READ | EV_PERSIST, rd_cb)
     rd.add()
     t = Event.timer(base, lambda *x: seen.append("timer"))
     t.add(1.0)

@@ -400,12 +400,14 @@ def test_invalid_timeouts(base_factory: BaseFactory) -> None:
     """Negative and NaN timeouts are refused and leave the event as it was; any real number works."""
     base = base_factory(clock=FakeClock())
     ev = Event.timer(base, lambda *args: None)
-    for bad in (-1.0, float("nan"), -1, Fraction(-1, 2), Decimal("NaN")):
+    bads: list[Any] = [-1.0, float("nan"), -1, Fraction(-1, 2), Decimal("NaN")]
+    for bad in bads:
         with pytest.raises(ValueError):
             ev.add(bad)
         assert ev.pending(EV_TIMEOUT) == 0
     assert base.num_events() == 0
-    for good, deadline in ((Fraction(1, 2), 0.5), (Decimal("0.25"), 0.25), (2, 2.0), (True, 1.0)):
+    goods: list[tuple[Any, float]] = [(Fraction(1, 2), 0.5), (Decimal("0.25"), 0.25), (2, 2.0), (True, 1.0)]
+    for good, deadline in goods:
         ev.add(good)
         assert ev.deadline() == deadline
     ev.delete()
