@@ -823,3 +823,20 @@ def test_a_flooding_pair_below_is_held_back_by_the_read_high_watermark(base):
     f.free()
     a.free()
     b.free()
+
+
+def test_removing_the_read_high_watermark_releases_the_underlying(base):
+    a, b = new_pair(base)
+    f = Bufferevent.filter(a, None, None)
+    f.setwatermark(EV_READ, 0, 1000)
+    f.enable(EV_READ)
+    b.enable(EV_READ)
+    for _ in range(30):
+        b.write(b"r" * 300)
+    assert a._read_suspended & SUSPEND_FILT_READ and len(f.input) == 0
+    f.setwatermark(EV_READ, 0, 0)  # the filter itself was never full: only the level below held it
+    run(base, 20)
+    assert len(f.input) == 9000 and not a._read_suspended
+    f.free()
+    a.free()
+    b.free()

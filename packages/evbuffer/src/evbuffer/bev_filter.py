@@ -385,7 +385,8 @@ class FilterBufferevent(Bufferevent):
             u._suspend_read(SUSPEND_FILT_READ)
 
     def _u_input_cb(self, buf: Buffer, info: Any, arg: Any) -> None:
-        if self._wm_read[1] and not self._freed and not self._underlying.freed:
+        u = self._underlying
+        if (self._wm_read[1] or u._read_suspended & SUSPEND_FILT_READ) and not (self._freed or u.freed):
             self._sync_u_read()
 
     def _disable_io(self, events: int) -> None:

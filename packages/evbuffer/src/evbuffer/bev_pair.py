@@ -240,9 +240,13 @@ class PairBufferevent(Bufferevent):
         1
         >>> a.free(); b.free(); base.free()
         """
-        super().enable(events)
-        if int(events) & _READ and self.input and len(self.input) >= self._wm_read[0] and self._reading():
-            self._run_readcb()
+        self.lock()
+        try:
+            super().enable(events)
+            if int(events) & _READ and self.input and len(self.input) >= self._wm_read[0] and self._reading():
+                self._run_readcb()
+        finally:
+            self.unlock()
 
     # ------------------------------------------------------------------ moving data
     def _move(self, src: Buffer, writer: PairBufferevent | None, ignore_wm: bool) -> int:
