@@ -549,10 +549,10 @@ def test_moving_to_another_group(env: Env) -> None:
     assert bev in g2 and bev not in g1 and not bev._read_suspended
     env.pump()
     assert len(bev.input) == BIG
-    g1.decrement_read(10**4)  # g1 suspended; joining it suspends at once
+    g1.decrement_read(10**4)  # g1 suspended both ways; joining it suspends at once
+    g1.decrement_write(10**4)
     g1.add(bev)
     assert bev._read_suspended & SUSPEND_BW_GROUP
-    g1.decrement_write(10**4)
     assert bev._write_suspended & SUSPEND_BW_GROUP
 
 
@@ -606,6 +606,8 @@ def test_group_type_errors(env: Env) -> None:
 
 def test_group_set_cfg(env: Env) -> None:
     g = env.group(RateLimit(100, 100, 100, 100))
+    g.set_cfg(RateLimit(100, 100, 100, 100, tick=2.0))  # another tick, no timer armed
+    assert not g._armed
     env.clock.advance(3)
     g.set_cfg(RateLimit(10, 40, 10, 60))
     assert (g.get_read_limit(), g.get_write_limit()) == (40, 60)
@@ -671,6 +673,27 @@ def test_group_credit_through_consumption_unsuspends(env: Env) -> None:
     assert not a._read_suspended and not b._read_suspended
     a._rate.consumed_read(10)  # still positive, not suspended: just counted
     assert g.get_totals() == (60, 0)
+    a._rate.consumed_read(100)
+    a._rate.consumed_read(5)  # already suspended and still dry: only counted
+    assert g.get_totals() == (165, 0) and g._suspended[0]
+
+
+def test_refill_after_the_limit_went_is_harmless(env: Env) -> None:
+    g = env.group(RateLimit(100, 100, 100, 100))
+    bev, _peer = env.bev()
+    g.add(bev)
+    bev.set_rate_limit(RateLimit(10, 10, 10, 10))
+    st = bev._rate
+    assert st is not None
+    bev.decrement_read_limit(20)
+    assert st._armed
+    bev.set_rate_limit(None)  # still a member: the state stays, the timer goes
+    assert bev._rate is st and not st._armed
+    st._refill(-1, 1, None)  # a late timer callback changes nothing
+    assert not st._armed and not bev._read_suspended
+    ratelimit._detach(bev)
+    assert bev._rate is None and bev not in g
+    ratelimit._detach(bev)  # nothing left to detach
 
 
 def test_threadsafe_member_locked_elsewhere(env: Env) -> None:
@@ -785,3 +808,39 @@ def test_group_members_on_a_real_clock() -> None:
         finally:
             bev.free()
             s2.close()
+
+
+# ---------------------------------------------------------------------------------- pairs
+def test_pair_reader_limited(env: Env) -> None:
+    a, b = Bufferevent.pair(env.base)
+    try:
+        b.set_rate_limit(RateLimit(100, 100, 10**6, 10**6))
+        b.enable(EV_READ)
+        a.write(b"p" * 1000)
+        env.pump()
+        assert len(b.input) == 100 and b._read_suspended & SUSPEND_BW
+        for _ in range(3):
+            env.tick()
+        assert len(b.input) == 400
+        assert len(a.output) == 600
+    finally:
+        a.free()
+        b.free()
+
+
+def test_pair_writer_in_a_group(env: Env) -> None:
+    g = env.group(RateLimit(10**6, 10**6, 200, 200))
+    a, b = Bufferevent.pair(env.base)
+    try:
+        g.add(a)
+        b.enable(EV_READ)
+        a.write(b"p" * 1000)
+        env.pump()
+        assert len(b.input) == 200 and a._write_suspended & SUSPEND_BW_GROUP
+        env.tick()
+        env.tick()
+        assert len(b.input) == 600
+        assert g.get_totals() == (0, 600)
+    finally:
+        a.free()
+        b.free()

@@ -214,12 +214,6 @@ class RateLimit:
             f"write_rate={self.write_rate}, write_burst={self.write_burst}, tick={self.tick})"
         )
 
-    def _rate(self, d: int) -> int:
-        return self.write_rate if d else self.read_rate
-
-    def _burst(self, d: int) -> int:
-        return self.write_burst if d else self.read_burst
-
 
 class _Bucket:
     """Bytes allowed now, per direction (``lim[_R]``, ``lim[_W]``), and the tick they are up to date with."""
@@ -416,8 +410,7 @@ def set_rate_limit(bev: Bufferevent, cfg: RateLimit | None) -> None:
     bucket's contents, cut down to the new burst.  Removing the limit unsuspends
     the bufferevent.  Group membership is unaffected.
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase()
     >>> s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
     >>> set_rate_limit(a, RateLimit(10, 20, 30, 40))
@@ -491,8 +484,7 @@ def _get_limit(bev: Bufferevent, d: int) -> int:
 def get_read_limit(bev: Bufferevent) -> int:
     """Bytes ``bev``'s own read bucket holds now (may be negative); ``UNLIMITED`` without a limit.
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
     >>> get_read_limit(a) == UNLIMITED
     True
@@ -504,8 +496,7 @@ def get_read_limit(bev: Bufferevent) -> int:
 def get_write_limit(bev: Bufferevent) -> int:
     """Bytes ``bev``'s own write bucket holds now; ``UNLIMITED`` without a limit.
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
     >>> set_rate_limit(a, RateLimit(1, 1, 7, 9)); get_write_limit(a)
     7
@@ -519,8 +510,7 @@ def get_max_to_read(bev: Bufferevent) -> int:
 
     Without any limit this is the max single read, or the buffer's adaptive cap.
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
     >>> set_rate_limit(a, RateLimit(500, 500, 1, 1)); get_max_to_read(a)
     500
@@ -539,8 +529,7 @@ def get_max_to_read(bev: Bufferevent) -> int:
 def get_max_to_write(bev: Bufferevent) -> int:
     """The most ``bev`` would write in one operation now (``UNLIMITED`` when nothing limits it).
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
     >>> get_max_to_write(a) == UNLIMITED
     True
@@ -581,8 +570,7 @@ def decrement_read_limit(bev: Bufferevent, n: int) -> None:
 
     The bucket may go negative (debt): reading then waits until refills repay it.
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
     >>> set_rate_limit(a, RateLimit(10, 10, 10, 10)); decrement_read_limit(a, 25)
     >>> get_read_limit(a)
@@ -595,8 +583,7 @@ def decrement_read_limit(bev: Bufferevent, n: int) -> None:
 def decrement_write_limit(bev: Bufferevent, n: int) -> None:
     """Take ``n`` bytes from ``bev``'s write bucket by hand (negative ``n`` gives them back).
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
     >>> set_rate_limit(a, RateLimit(10, 10, 10, 10)); decrement_write_limit(a, -5)
     >>> get_write_limit(a)
@@ -628,8 +615,7 @@ class RateLimitGroup:
     A member may also have its own limit (:meth:`Bufferevent.set_rate_limit`): the
     stricter one applies.
 
-    >>> import evcore, socket
-    >>> from evbuffer.bufferevent import Bufferevent
+    >>> import evcore, socket; from evbuffer import Bufferevent
     >>> base = evcore.EventBase()
     >>> group = RateLimitGroup(base, RateLimit(1000, 1000, 1000, 1000))
     >>> s1, s2 = socket.socketpair()
@@ -665,8 +651,7 @@ class RateLimitGroup:
     def add(self, bev: Bufferevent) -> None:
         """Make ``bev`` a member (leaving any other group first); idempotent.
 
-        >>> import evcore, socket
-        >>> from evbuffer.bufferevent import Bufferevent
+        >>> import evcore, socket; from evbuffer import Bufferevent
         >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
         >>> g = RateLimitGroup(base, RateLimit(64, 64, 64, 64)); g.add(a); a in g
         True
@@ -701,8 +686,7 @@ class RateLimitGroup:
     def remove(self, bev: Bufferevent) -> None:
         """Take ``bev`` out of the group (``ValueError`` if it is not a member); it is unsuspended.
 
-        >>> import evcore, socket
-        >>> from evbuffer.bufferevent import Bufferevent
+        >>> import evcore, socket; from evbuffer import Bufferevent
         >>> base = evcore.EventBase(); s1, s2 = socket.socketpair(); a = Bufferevent.socket(base, s1, 1)
         >>> g = RateLimitGroup(base, RateLimit(64, 64, 64, 64)); g.add(a); g.remove(a)
         >>> a in g, a._rate is None
