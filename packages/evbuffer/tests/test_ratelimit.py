@@ -18,7 +18,7 @@ import pytest
 from evbuffer import ratelimit
 from evbuffer.bufferevent import BEV_OPT, SUSPEND_BW, SUSPEND_BW_GROUP, Bufferevent
 from evbuffer.errors import EvbufferError
-from evbuffer.ratelimit import UNLIMITED, RateLimit, RateLimitGroup
+from evbuffer.ratelimit import UNLIMITED, RateLimit, RateLimitGroup, _BevRate
 from evcore import EV_READ, EV_WRITE, EVLOOP_NONBLOCK, EventBase
 from evcore.testing import FakeClock
 
@@ -74,6 +74,12 @@ def env() -> Iterator[Env]:
     e.close()
 
 
+def rate_of(bev: Bufferevent) -> _BevRate:
+    st = bev._rate
+    assert st is not None
+    return st
+
+
 def drain(sock: socket.socket) -> int:
     got = 0
     for _ in range(10_000):
@@ -104,7 +110,7 @@ def test_ratelimit_fields_and_value_semantics() -> None:
     assert cfg != "cfg"
     assert "write_burst=4" in repr(cfg)
     with pytest.raises(AttributeError):
-        cfg.read_rate = 5  # type: ignore[misc]
+        cfg.read_rate = 5
     assert RateLimit(5, 5, 5, 5).tick == 1.0  # libevent's default tick
 
 
@@ -349,7 +355,7 @@ def test_decrement_negative_gives_bytes_back_and_unsuspends(env: Env) -> None:
     assert bev._read_suspended & SUSPEND_BW
     bev.decrement_read_limit(-120)  # -50 -> 70: reading resumes now
     assert not bev._read_suspended
-    assert not bev._rate._armed
+    assert not rate_of(bev)._armed
     env.pump()
     assert len(bev.input) == 70
     bev.decrement_read_limit(-10)  # positive to positive: nothing changes but the count
@@ -368,7 +374,7 @@ def test_decrement_write_limit(env: Env) -> None:
     assert drain(peer) == 100
     bev.decrement_read_limit(200)  # both directions suspended: one timer serves both
     bev.decrement_write_limit(-500)
-    assert not bev._write_suspended and bev._rate._armed  # still armed for the read side
+    assert not bev._write_suspended and rate_of(bev)._armed  # still armed for the read side
 
 
 def test_decrement_needs_a_limit_and_an_int(env: Env) -> None:
@@ -665,16 +671,16 @@ def test_group_credit_through_consumption_unsuspends(env: Env) -> None:
     b, _pb = env.bev()
     g.add(a)
     g.add(b)
-    a._rate.consumed_read(100)
+    rate_of(a).consumed_read(100)
     assert a._read_suspended & SUSPEND_BW_GROUP and b._read_suspended & SUSPEND_BW_GROUP
-    assert a._rate.read_allowance() == 0
-    a._rate.block_read()
-    a._rate.consumed_read(-50)  # positive again while suspended: everyone goes
+    assert rate_of(a).read_allowance() == 0
+    rate_of(a).block_read()
+    rate_of(a).consumed_read(-50)  # positive again while suspended: everyone goes
     assert not a._read_suspended and not b._read_suspended
-    a._rate.consumed_read(10)  # still positive, not suspended: just counted
+    rate_of(a).consumed_read(10)  # still positive, not suspended: just counted
     assert g.get_totals() == (60, 0)
-    a._rate.consumed_read(100)
-    a._rate.consumed_read(5)  # already suspended and still dry: only counted
+    rate_of(a).consumed_read(100)
+    rate_of(a).consumed_read(5)  # already suspended and still dry: only counted
     assert g.get_totals() == (165, 0) and g._suspended[0]
 
 
@@ -716,7 +722,7 @@ def test_threadsafe_member_locked_elsewhere(env: Env) -> None:
     t.start()
     try:
         assert held.wait(10)
-        a._rate.consumed_read(100)  # suspends the group; b's lock is busy
+        rate_of(a).consumed_read(100)  # suspends the group; b's lock is busy
         assert a._read_suspended & SUSPEND_BW_GROUP
         assert not b._read_suspended & SUSPEND_BW_GROUP
         g.decrement_read(-500)  # unsuspend: b is still busy, so it is pending
@@ -739,7 +745,7 @@ def test_threadsafe_member_locked_elsewhere(env: Env) -> None:
         release.set()
         t2.join(10)
     assert not b._read_suspended & SUSPEND_BW_GROUP
-    assert b._rate.read_allowance() == 0
+    assert rate_of(b).read_allowance() == 0
     assert b._read_suspended & SUSPEND_BW_GROUP
 
 
@@ -782,7 +788,7 @@ def test_common_timeouts_exhausted_fall_back_to_plain_timers(env: Env) -> None:
             break
     bev, _peer = reader(env, 100, 100)
     bev.set_rate_limit(RateLimit(100, 100, 100, 100, tick=0.125))
-    assert isinstance(bev._rate._timeout, float)
+    assert isinstance(rate_of(bev)._timeout, float)
     env.pump()
     env.tick(0.125)
     assert len(bev.input) == 200
