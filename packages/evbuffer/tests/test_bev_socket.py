@@ -606,3 +606,65 @@ def test_connect_on_pair_refused(base: EventBase) -> None:
         a.connect_hostname(None, socket.AF_INET, "localhost", 1)
     a.free()
     b.free()
+
+
+def test_connect_hostname_existing_fd(base: EventBase, cleanup: list[Any]) -> None:
+    """``connect_hostname`` on a bufferevent that already has an (unconnected) socket uses it."""
+    lst = _listener(cleanup)
+    s = socket.socket()
+    cleanup.append(s)
+    bev = Bufferevent.socket(base, s)
+    cleanup.append(bev)
+    rec = Recorder(bev)
+    bev.connect_hostname(None, socket.AF_INET, "127.0.0.1", lst.getsockname()[1])
+    run_until(base, lambda: rec.events)
+    assert rec.events == [BEV_EVENT.CONNECTED]
+    assert bev.fileno() == s.fileno()
+    assert s.getpeername() == lst.getsockname()
+
+
+def test_connect_unresolvable_literal(base: EventBase) -> None:
+    """``connect()`` never resolves names: an invalid literal is an ``ERROR`` from the loop."""
+    bev = Bufferevent.socket(base, None)
+    rec = Recorder(bev)
+    bev.connect(("999.1.1.1", 80))
+    assert rec.events == []
+    run_until(base, lambda: rec.events)
+    assert rec.events == [BEV_EVENT.ERROR]
+    assert bev.socket_error != 0
+    bev.free()
+
+
+def test_write_timeout_changed_while_waiting(base: EventBase, cleanup: list[Any]) -> None:
+    """``set_timeouts(write=...)`` while output waits for a clogged peer applies the new value."""
+    s1, _peer = _pair(cleanup)
+    bev = Bufferevent.socket(base, s1)
+    cleanup.append(bev)
+    rec = Recorder(bev, drain=False)
+    bev.set_timeouts(write=30.0)
+    while not len(bev.output):
+        bev.write(b"w" * 65536)
+    run_for(base, 0.02)
+    t0 = time.monotonic()
+    bev.set_timeouts(write=0.05)
+    run_until(base, lambda: rec.events, timeout=5.0)
+    assert time.monotonic() - t0 < 3.0
+    assert rec.events == [BEV_EVENT.WRITING | BEV_EVENT.TIMEOUT]
+    assert len(bev.output) > 0
+
+
+def test_connect_write_and_read_enabled_before(base: EventBase, cleanup: list[Any]) -> None:
+    """Reading enabled before ``connect()`` starts only once connected; no EOF/ERROR meanwhile."""
+    lst = _listener(cleanup)
+    bev = Bufferevent.socket(base, None)
+    cleanup.append(bev)
+    rec = Recorder(bev)
+    bev.enable(EV_READ)
+    bev.set_timeouts(read=5.0, write=5.0)
+    bev.connect(lst.getsockname())
+    run_until(base, lambda: rec.events)
+    assert rec.events == [BEV_EVENT.CONNECTED]
+    peer = _accept(lst, cleanup)
+    peer.sendall(b"ok")
+    run_until(base, lambda: len(rec.data) >= 2)
+    assert bytes(rec.data) == b"ok"

@@ -32,6 +32,7 @@ __all__ = [
     "test_ordering_both_directions",
     "test_large_transfer_checksum",
     "test_stalled_reader_memory_bounded",
+    "test_le_proxy_memory_flat",
     "test_read_low_watermark",
     "test_read_high_watermark_stops_and_resumes",
     "test_write_low_watermark",
@@ -177,6 +178,73 @@ def test_stalled_reader_memory_bounded(bev_pair_factory: BevPairFactory) -> None
     assert got.hexdigest() == src.digest.hexdigest()
     assert feeder.max_held <= bound, f"held {feeder.max_held} bytes (bound {bound})"
     assert rb.violations == []
+
+
+def test_le_proxy_memory_flat(bev_pair_factory: BevPairFactory) -> None:
+    """libevent's le-proxy between two connections: a stalled sink keeps the proxy's memory flat.
+
+    source -> (x | proxy | y) -> sink.  The proxy's read callback moves x's input to y's
+    output and, when y's output passes ``MAX``, stops reading x until y's write callback
+    (write low watermark ``MAX // 2``) says it drained.  While the sink stalls, what the
+    proxy holds stays bounded and the source is held back; when it resumes, every byte
+    arrives intact.
+    """
+    max_out = 512 * 1024
+    bound = 2 * max_out + 2 * 256 * 1024 + 512 * 1024
+    total = 16 << 20
+    base = bev_pair_factory.base()
+    source, x = bev_pair_factory(base)
+    y, sink = bev_pair_factory(base)
+    src = Source(total, seed=6)
+    got = hashlib.sha256()
+    count = [0]
+    feeder = Feeder(source, src, high=256 * 1024, low=64 * 1024, watch=(x, y))
+
+    def proxy_read(bev: object, arg: object) -> None:
+        y.write_buffer(_take_all(x))
+        feeder.sample()
+        if len(y.output) >= max_out:
+            x.disable(EV_READ)
+
+    def proxy_drained(bev: object, arg: object) -> None:
+        feeder.sample()
+        if not x.get_enabled() & EV_READ:
+            x.enable(EV_READ)
+
+    def sink_read(bev: object, arg: object) -> None:
+        data = sink.read()
+        count[0] += len(data)
+        got.update(data)
+        feeder.sample()
+
+    x.setcb(proxy_read, None, None)
+    # x's read high mark holds the source back where no kernel buffer does (pairs move at once)
+    x.setwatermark(EV_READ, 0, 256 * 1024)
+    y.setcb(None, proxy_drained, None)
+    y.setwatermark(EV_WRITE, max_out // 2, 0)
+    sink.setcb(sink_read, None, None)
+    x.enable(EV_READ)
+    sink.enable(EV_READ)
+    feeder.feed()
+    run_until(base, lambda: count[0] >= 1 << 20, what="the first MiB through the proxy")
+    sink.disable(EV_READ)
+    run_for(base, 0.3)
+    given = src.given
+    run_for(base, 0.3)
+    assert src.given == given, "the source was not held back while the sink stalled"
+    assert src.left > 0
+    assert feeder.max_held <= bound, f"the proxy held {feeder.max_held} bytes (bound {bound})"
+    sink.enable(EV_READ)
+    run_until(base, lambda: count[0] >= total, timeout=60.0, what="everything through the proxy")
+    assert count[0] == total
+    assert got.hexdigest() == src.digest.hexdigest()
+    assert feeder.max_held <= bound, f"the proxy held {feeder.max_held} bytes (bound {bound})"
+
+
+def _take_all(bev: object) -> Buffer:
+    buf = Buffer()
+    bev.read_buffer(buf)  # type: ignore[attr-defined]
+    return buf
 
 
 def test_read_low_watermark(bev_pair_factory: BevPairFactory) -> None:

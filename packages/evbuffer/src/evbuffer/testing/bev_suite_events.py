@@ -15,7 +15,7 @@ import time
 
 from evcore import EV_READ, EV_WRITE
 
-from ..bufferevent import BEV_EVENT
+from ..bufferevent import BEV_EVENT, BEV_OPT
 from .bev_suite_support import (
     PEER_GONE_ERRNOS,
     RW,
@@ -35,6 +35,8 @@ __all__ = [
     "test_connect_tcp",
     "test_connect_unix_path",
     "test_connect_refused",
+    "test_connect_deferred",
+    "test_free_inside_connected_eventcb",
     "test_socket_error_zero_without_error",
     "test_read_timeout",
     "test_read_timeout_restarts_on_data",
@@ -65,19 +67,23 @@ def test_eof_when_peer_freed(bev_pair_factory: BevPairFactory) -> None:
 
 
 def test_eof_after_pending_data(bev_pair_factory: BevPairFactory) -> None:
-    """Data sent right before the peer went away is read before the EOF is reported."""
-    base = bev_pair_factory.base()
-    a, b = bev_pair_factory(base)
-    order: list[object] = []
-    rec = Recorder(a, on_read=lambda bev: order.append("data"), on_event=lambda bev, w: order.append(w))
-    b.write(b"x" * 5000)  # sent eagerly (sockets), or left for the survivor (pairs)
-    b.free()
-    a.enable(EV_READ)
-    run_until(base, lambda: rec.events, what="EOF")
-    run_for(base, 0.05)
-    assert bytes(rec.data) == b"x" * 5000
-    assert order[-1] == READ_EOF and "data" in order[:-1], order
-    assert rec.events == [READ_EOF]
+    """Data sent right before the peer went away is read before the EOF is reported (also deferred)."""
+    for options in (0, BEV_OPT.DEFER_CALLBACKS):
+        base = bev_pair_factory.base()
+        a, b = bev_pair_factory(base, options)
+        order: list[object] = []
+        rec = Recorder(a, on_read=lambda bev: order.append("data"), on_event=lambda bev, w: order.append(w))
+        b.write(b"x" * 5000)
+        # let the loop run b's (possibly deferred) output callback: free() itself never flushes a
+        # socket's output (libevent neither); a pair hands what is left to the survivor
+        run_for(base, 0.05)
+        b.free()
+        a.enable(EV_READ)
+        run_until(base, lambda: rec.events, what="EOF")
+        run_for(base, 0.05)
+        assert bytes(rec.data) == b"x" * 5000
+        assert order[-1] == READ_EOF and "data" in order[:-1], order
+        assert rec.events == [READ_EOF]
 
 
 @requires("half_close")
@@ -180,6 +186,45 @@ def test_connect_refused(bev_pair_factory: BevPairFactory) -> None:
     assert len(rec.events) == 1 and rec.events[0] & BEV_EVENT.ERROR, rec.events
     assert not rec.events[0] & BEV_EVENT.CONNECTED
     assert bev.socket_error == errno.ECONNREFUSED, errno.errorcode.get(bev.socket_error)
+    assert rec.violations == []
+
+
+@requires("new_unconnected")
+def test_connect_deferred(bev_pair_factory: BevPairFactory) -> None:
+    """With ``DEFER_CALLBACKS`` ``CONNECTED`` arrives from the loop, before data read in the same pass."""
+    base = bev_pair_factory.base()
+    lst = bev_pair_factory.listener()
+    bev = bev_pair_factory.new_unconnected(base, BEV_OPT.DEFER_CALLBACKS)
+    order: list[object] = []
+    rec = Recorder(bev, on_read=lambda b: order.append("data"), on_event=lambda b, w: order.append(w))
+    bev.enable(RW)
+    with rec.api_call():
+        bev_pair_factory.connect(bev, lst.getsockname())
+    peer, _ = lst.accept()
+    bev_pair_factory.own(peer)
+    peer.sendall(b"greeting")
+    run_until(base, lambda: len(rec.data) >= 8, what="CONNECTED and the greeting")
+    assert order[0] == BEV_EVENT.CONNECTED, order
+    assert bytes(rec.data) == b"greeting"
+    assert rec.violations == []
+
+
+@requires("new_unconnected")
+def test_free_inside_connected_eventcb(bev_pair_factory: BevPairFactory) -> None:
+    """The event callback frees the bufferevent on ``CONNECTED``: nothing runs after, the peer sees EOF."""
+    base = bev_pair_factory.base()
+    lst = bev_pair_factory.listener()
+    bev = bev_pair_factory.new_unconnected(base)
+    rec = Recorder(bev, on_event=lambda b, w: b.free())
+    bev.enable(RW)
+    bev_pair_factory.connect(bev, lst.getsockname())
+    run_until(base, lambda: bev.freed, what="freed on CONNECTED")
+    run_for(base, 0.05)
+    assert rec.events == [BEV_EVENT.CONNECTED]
+    peer, _ = lst.accept()
+    bev_pair_factory.own(peer)
+    peer.settimeout(5.0)
+    assert peer.recv(10) == b""
     assert rec.violations == []
 
 
@@ -294,3 +339,5 @@ def test_timeouts_validation(bev_pair_factory: BevPairFactory) -> None:
     assert (a.timeout_read, a.timeout_write) == (1.5, 2.5)
     a.set_timeouts()
     assert (a.timeout_read, a.timeout_write) == (None, None)
+    a.free()
+    a.set_timeouts(read=1.0)  # harmless on a freed bufferevent

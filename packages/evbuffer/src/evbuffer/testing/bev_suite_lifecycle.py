@@ -48,77 +48,87 @@ __all__ = [
 ]
 
 
+#: Option sets the callback-freeing tests run with: immediate and deferred callbacks.
+CALLBACK_MODES = (0, BEV_OPT.DEFER_CALLBACKS)
+
+
 def test_free_inside_readcb(bev_pair_factory: BevPairFactory) -> None:
     """A read callback frees its own bufferevent: no error, no callback after, the peer sees EOF."""
-    base = bev_pair_factory.base()
-    a, b = bev_pair_factory(base)
-    rb = Recorder(b, on_read=lambda bev: bev.free())
-    ra = Recorder(a)
-    a.enable(EV_READ)
-    b.enable(EV_READ)
-    a.write(b"first")
-    run_until(base, lambda: b.freed, what="b freed in its read callback")
-    for _ in range(5):
-        if a.freed:
-            break
-        a.write(b"more")
-        run_for(base, 0.01)
-    run_until(base, lambda: ra.events, what="EOF at a")
-    assert ra.events[0] & BEV_EVENT.EOF or ra.events[0] & BEV_EVENT.ERROR, ra.events
-    assert rb.reads == 1
-    assert bytes(rb.data) == b"first"
-    assert rb.violations == [] and ra.violations == []
+    for options in CALLBACK_MODES:
+        base = bev_pair_factory.base()
+        a, b = bev_pair_factory(base, options)
+        rb = Recorder(b, on_read=lambda bev: bev.free())
+        ra = Recorder(a)
+        a.enable(EV_READ)
+        b.enable(EV_READ)
+        a.write(b"first")
+        run_until(base, lambda: b.freed, what="b freed in its read callback")
+        for _ in range(5):
+            if a.freed:
+                break
+            a.write(b"more")
+            run_for(base, 0.01)
+        run_until(base, lambda: ra.events, what="EOF at a")
+        assert ra.events[0] & BEV_EVENT.EOF or ra.events[0] & BEV_EVENT.ERROR, ra.events
+        assert rb.reads == 1
+        assert bytes(rb.data) == b"first"
+        assert rb.violations == [] and ra.violations == []
 
 
 def test_free_inside_writecb(bev_pair_factory: BevPairFactory) -> None:
     """A write callback frees its own bufferevent once the output drained; the peer gets all, then EOF."""
-    base = bev_pair_factory.base()
-    a, b = bev_pair_factory(base)
-    ra = Recorder(a, drain=False, on_write=lambda bev: bev.free())
-    rb = Recorder(b)
-    b.enable(EV_READ)
-    a.write(b"goodbye" * 100)
-    run_until(base, lambda: a.freed, what="a freed in its write callback")
-    run_until(base, lambda: rb.events, what="EOF at b")
-    assert bytes(rb.data) == b"goodbye" * 100
-    assert rb.events == [BEV_EVENT.READING | BEV_EVENT.EOF]
-    assert ra.writes == 1
-    assert ra.violations == [] and rb.violations == []
+    for options in CALLBACK_MODES:
+        base = bev_pair_factory.base()
+        a, b = bev_pair_factory(base, options)
+        ra = Recorder(a, drain=False, on_write=lambda bev: bev.free())
+        rb = Recorder(b)
+        b.enable(EV_READ)
+        a.write(b"goodbye" * 100)
+        run_until(base, lambda: a.freed, what="a freed in its write callback")
+        run_until(base, lambda: rb.events, what="EOF at b")
+        assert bytes(rb.data) == b"goodbye" * 100
+        assert rb.events == [BEV_EVENT.READING | BEV_EVENT.EOF]
+        assert ra.writes == 1
+        assert ra.violations == [] and rb.violations == []
 
 
 def test_free_inside_eventcb(bev_pair_factory: BevPairFactory) -> None:
     """An event callback frees its own bufferevent at EOF: no error and no callback after."""
-    base = bev_pair_factory.base()
-    a, b = bev_pair_factory(base)
-    ra = Recorder(a, on_event=lambda bev, what: bev.free())
-    a.enable(EV_READ)
-    b.write(b"bye")
-    b.free()
-    run_until(base, lambda: a.freed, what="a freed in its event callback")
-    run_for(base, 0.05)
-    assert len(ra.events) == 1
-    assert ra.violations == []
+    for options in CALLBACK_MODES:
+        base = bev_pair_factory.base()
+        a, b = bev_pair_factory(base, options)
+        ra = Recorder(a, on_event=lambda bev, what: bev.free())
+        a.enable(EV_READ)
+        b.write(b"bye")
+        run_for(base, 0.02)  # free() never flushes (see test_eof_after_pending_data)
+        b.free()
+        run_until(base, lambda: a.freed, what="a freed in its event callback")
+        run_for(base, 0.05)
+        assert len(ra.events) == 1
+        assert bytes(ra.data) == b"bye"
+        assert ra.violations == []
 
 
 def test_free_peer_inside_readcb(bev_pair_factory: BevPairFactory) -> None:
     """A read callback frees the *other* end (a proxy closing both sides): nothing breaks."""
-    base = bev_pair_factory.base()
-    a, b = bev_pair_factory(base)
+    for options in CALLBACK_MODES:
+        base = bev_pair_factory.base()
+        a, b = bev_pair_factory(base, options)
 
-    def close_both(bev: Bufferevent) -> None:
-        a.free()
-        bev.free()
+        def close_both(bev: Bufferevent, a: Bufferevent = a) -> None:
+            a.free()
+            bev.free()
 
-    rb = Recorder(b, on_read=close_both)
-    ra = Recorder(a)
-    a.enable(RW)
-    b.enable(RW)
-    b.write(b"pending the other way")
-    a.write(b"trigger")
-    run_until(base, lambda: a.freed and b.freed, what="both freed")
-    run_for(base, 0.05)
-    assert rb.reads == 1
-    assert ra.violations == [] and rb.violations == []
+        rb = Recorder(b, on_read=close_both)
+        ra = Recorder(a)
+        a.enable(RW)
+        b.enable(RW)
+        b.write(b"pending the other way")
+        a.write(b"trigger")
+        run_until(base, lambda: a.freed and b.freed, what="both freed")
+        run_for(base, 0.05)
+        assert rb.reads == 1
+        assert ra.violations == [] and rb.violations == []
 
 
 def test_setcb_getcb(bev_pair_factory: BevPairFactory) -> None:
