@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from .buffer import Buffer
 from .bufferevent import BEV_EVENT, BEV_OPT, Bufferevent, FilterResult, FlushMode
-from .listener import LEV_OPT, Listener
-from .ratelimit import RateLimit, RateLimitGroup
 from .callbacks import CallbackHandle, CallbackInfo
 from .eol import (
     EOL,
@@ -26,7 +24,9 @@ from .eol import (
     EVBUFFER_EOL_NUL,
 )
 from .errors import EvbufferError, FrozenError, SizeLimitError
+from .listener import LEV_OPT, Listener
 from .ptr import EVBUFFER_PTR_ADD, EVBUFFER_PTR_SET, BufferPtr, PtrHow
+from .ratelimit import RateLimit, RateLimitGroup
 
 __version__ = "0.1.0"
 

@@ -266,9 +266,8 @@ class SocketBufferevent(Bufferevent):
                 self._enabled &= ~_WRITE
                 self._run_eventcb(_B_WRITING | _B_TIMEOUT)
                 return
-            if self._connecting:
-                if not self._finish_connect():
-                    return
+            if self._connecting and not self._finish_connect():
+                return
             out = self.output
             n = 0
             if out and self._writing():
@@ -354,7 +353,8 @@ class SocketBufferevent(Bufferevent):
             err = 0
         elif err == 0:
             try:
-                err = self._sockobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if self._sockobj else _so_error(self._fd)
+                sock = self._sockobj
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock else _so_error(self._fd)
             except OSError as exc:  # pragma: no cover - fd vanished
                 err = exc.errno or errno.EBADF
             if err in (errno.EINPROGRESS, errno.EALREADY):  # pragma: no cover - spurious wake-up

@@ -53,7 +53,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from evcore import EV_READ, EV_WRITE, EV
+from evcore import EV, EV_READ, EV_WRITE
 
 from .buffer import Buffer
 from .errors import EvbufferError
@@ -85,7 +85,7 @@ _WRITE = int(EV_WRITE)
 _RW = _READ | _WRITE
 
 
-class BEV_OPT(enum.IntFlag):  # noqa: N801 - libevent's name
+class BEV_OPT(enum.IntFlag):
     """Options for a new bufferevent (libevent's ``BEV_OPT_*``).
 
     >>> BEV_OPT.CLOSE_ON_FREE | BEV_OPT.DEFER_CALLBACKS
@@ -98,7 +98,7 @@ class BEV_OPT(enum.IntFlag):  # noqa: N801 - libevent's name
     UNLOCK_CALLBACKS = 0x08
 
 
-class BEV_EVENT(enum.IntFlag):  # noqa: N801 - libevent's name
+class BEV_EVENT(enum.IntFlag):
     """What the event callback reports (libevent's ``BEV_EVENT_*``).
 
     >>> BEV_EVENT.READING | BEV_EVENT.EOF
