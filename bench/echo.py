@@ -4,7 +4,7 @@ Usage::
 
     python bench/echo.py [--quick] [--json FILE] [--reps R] [--duration S] [--warmup S]
                          [--stacks evbuffer,asyncio,uvloop] [--no-pin]
-    python bench/echo.py --profile [--profile-seconds S] [--conns 10] [--size 1024]
+    python bench/echo.py --profile [--profile-stack evbuffer] [--profile-seconds S] [--conns 10] [--size 1024]
 
 Facts and theory of operation
 -----------------------------
@@ -24,18 +24,23 @@ Facts and theory of operation
   (``os.sched_setaffinity`` in the server) and the client on core 1 (``sched_setaffinity`` in
   the forked child before ``exec``), so the client never steals the server's CPU; ``--no-pin``
   turns it off.  Each server is single-threaded, so one core is all it can use.
-* **Cells** are (connections, message size); within a cell the stacks run one after another in
-  an order rotated by cell, so a noisy spell of a shared machine does not always land on the
-  same stack.  With ``reps`` > 1 each cell is repeated and the best requests/s is reported
-  (noise only ever lowers throughput); every sample is in the JSON.  Server CPU % is read from
-  ``/proc/PID/stat`` over the client's measured interval: ~100 % means the server was the
-  bottleneck.
-* **Loopback bandwidth**, measured in the same run before the echo cells: a Python
-  ``sendall``/``recv_into`` pair on 127.0.0.1 (``echo_servers/loopback.py``, the receiver on
-  core 0 and the sender on core 1), one direction, GB/s.  The 1 MiB rows are reported as a
-  percentage of it.  Note what is compared: an echo server moves every byte in *and* out, the
-  loopback pair moves it once; the issue's target compares echo MB/s (counted once) with it
-  all the same.
+* **Cells** are (connections, message size).  Each (cell, stack) is measured as ``reps``
+  samples (3 in the full run, 2 quick; at most ``MAX_REPS``) that share the cell's measured
+  time (3 s full, 1 s quick), interleaved: round 1 runs every stack once, then round 2, ...,
+  in an order rotated by cell, so a noisy spell of a shared machine is spread over all stacks
+  instead of landing on one.  Every client run is a fresh set of connections with its own
+  warm-up (1 s full / 0.5 s quick in round 1, 0.2 s after).  The best sample's requests/s is
+  reported (noise only ever lowers throughput); every sample is in the JSON.  Server CPU is
+  read from ``/proc/PID/stat`` over each client's measured interval: "srv cpu%" near 100 means
+  the server was the bottleneck, and "cpu µs/req" (server CPU time over requests, all samples)
+  is the figure least disturbed by other work on the machine.
+* **Loopback bandwidth**, measured in the same run (before the echo cells, and in the full run
+  once more after them; the best is used): a Python ``sendall``/``recv_into`` pair on 127.0.0.1
+  (``echo_servers/loopback.py``, the receiver on core 0 and the sender on core 1), one
+  connection, one direction, GB/s.  The 1 MiB rows are reported as a percentage of it.  Note
+  what is compared: an echo server moves every byte in *and* out, the loopback pair moves it
+  once; the issue's target compares echo MB/s (counted once) with it all the same.  With many
+  connections the echo rows can exceed it: one connection does not saturate loopback.
 * **Targets** (issue "evbuffer", item 6), printed with PASS/MISS: 1 MiB messages at >= 85 % of
   loopback TCP bandwidth, and 1 KiB messages at >= 1.15x asyncio Protocol requests/s, each at
   10 and 100 connections (``--quick`` runs only 10 connections).
@@ -80,14 +85,22 @@ FULL: dict[str, Any] = {
     "cells": [(10, KIB), (10, 64 * KIB), (10, MIB), (100, KIB), (100, 64 * KIB), (100, MIB)],
     "duration": 3.0,
     "warmup": 1.0,
-    "loopback_seconds": 3.0,
+    "rewarm": 0.2,
+    "reps": 3,
+    "loopback_seconds": 1.5,
+    "loopback_runs": 2,
 }
 QUICK: dict[str, Any] = {
     "cells": [(10, KIB), (10, MIB)],
     "duration": 1.0,
     "warmup": 0.5,
+    "rewarm": 0.2,
+    "reps": 2,
     "loopback_seconds": 1.0,
+    "loopback_runs": 1,
 }
+#: At most this many samples per (cell, stack), whatever ``reps`` asks: the time budget.
+MAX_REPS = 3
 SERVER_CPU, CLIENT_CPU = 0, 1
 #: Issue targets.
 LOOPBACK_SHARE = 0.85
@@ -256,7 +269,11 @@ def run_client(
     if proc.returncode != 0 or not out.strip():
         raise RuntimeError(f"echo client failed ({proc.returncode}): {err.strip()}")
     res: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    res["server_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0) if c0 is not None and c1 is not None else None
+    if c0 is not None and c1 is not None:
+        res["server_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
+        res["server_cpu_s_per_s"] = (c1 - c0) / (t1 - t0)
+    else:
+        res["server_cpu_pct"] = res["server_cpu_s_per_s"] = None
     return res
 
 
@@ -297,7 +314,7 @@ def _loadavg() -> list[float] | None:
 
 def run(
     quick: bool,
-    reps: int,
+    reps: int = 0,
     *,
     stacks: Sequence[str] | None = None,
     duration: float | None = None,
@@ -307,14 +324,17 @@ def run(
 ) -> dict[str, Any]:
     """Run the loopback measurement and the echo matrix; return JSON-ready results.
 
-    ``reps`` repeats every cell (best requests/s reported); ``stacks`` limits the servers.
+    Every (cell, stack) gets ``reps`` samples (0: the default, 3 full / 2 quick; at most
+    ``MAX_REPS``) that share the cell's measured ``duration``, interleaved across the stacks;
+    the best requests/s is reported.  ``stacks`` limits the servers.
     """
     cfg = dict(QUICK if quick else FULL)
     if duration is not None:
         cfg["duration"] = duration
     if warmup is not None:
         cfg["warmup"] = warmup
-    reps = max(1, reps)
+    reps = min(MAX_REPS, reps if reps > 0 else cfg["reps"])
+    sample_s = cfg["duration"] / reps
     pin = pin and pinning_possible()
     scpu, ccpu = (SERVER_CPU, CLIENT_CPU) if pin else (None, None)
     say = log or (lambda s: None)
@@ -324,6 +344,8 @@ def run(
             "cells": [list(c) for c in cfg["cells"]],
             "duration_s": cfg["duration"],
             "warmup_s": cfg["warmup"],
+            "rewarm_s": cfg["rewarm"],
+            "sample_s": sample_s,
             "reps": reps,
             "pinned": {"server": scpu, "client": ccpu},
             "python": sys.version.split()[0],
@@ -334,8 +356,8 @@ def run(
         "errors": {},
     }
     exe = compile_client(say)
-    results["loopback"] = loopback_bandwidth(cfg["loopback_seconds"], pin)
-    say(f"  loopback TCP: {results['loopback']['gb_per_s']:.3f} GB/s")
+    loopbacks = [loopback_bandwidth(cfg["loopback_seconds"], pin)]
+    say(f"  loopback TCP: {loopbacks[-1]['gb_per_s']:.3f} GB/s")
     servers: dict[str, tuple[subprocess.Popen[str], int]] = {}
     try:
         for name, script in STACKS:
@@ -353,14 +375,15 @@ def run(
             order = names[k:] + names[:k]
             samples: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
             errors: dict[str, str] = {}
-            for _ in range(reps):
+            for rep in range(reps):
+                warm = cfg["warmup"] if rep == 0 else cfg["rewarm"]
                 for name in order:
                     if name in errors:
                         continue
                     proc, port = servers[name]
                     try:
                         samples[name].append(
-                            run_client(exe, port, conns, size, cfg["duration"], cfg["warmup"], ccpu, proc.pid)
+                            run_client(exe, port, conns, size, sample_s, warm, ccpu, proc.pid)
                         )
                     except RuntimeError as exc:
                         errors[name] = str(exc)
@@ -375,8 +398,10 @@ def run(
                         mb_per_s=best["mb_per_s"],
                         server_cpu_pct=best["server_cpu_pct"],
                         client_cpu_pct=best["client_cpu_pct"],
+                        server_cpu_us_per_req=_cpu_us_per_req(got),
                         samples=[
-                            {k2: s[k2] for k2 in ("req_per_s", "mb_per_s", "server_cpu_pct")} for s in got
+                            {k2: s[k2] for k2 in ("req_per_s", "mb_per_s", "server_cpu_pct", "seconds")}
+                            for s in got
                         ],
                     )
                     say(
@@ -389,6 +414,11 @@ def run(
     finally:
         for proc, _port in servers.values():
             _stop(proc)
+    for _ in range(cfg["loopback_runs"] - 1):
+        loopbacks.append(loopback_bandwidth(cfg["loopback_seconds"], pin))
+        say(f"  loopback TCP: {loopbacks[-1]['gb_per_s']:.3f} GB/s")
+    results["loopback"] = dict(max(loopbacks, key=lambda r: r["gb_per_s"]))
+    results["loopback"]["samples_gb_per_s"] = [r["gb_per_s"] for r in loopbacks]
     results["loadavg_end"] = _loadavg()
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     results["targets"] = targets(results)
@@ -419,17 +449,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def cpu_per_req(cell: dict[str, Any]) -> float | None:
-    """Server CPU µs per request of a cell: noise-robust where req/s is not (a busy machine
-    takes CPU time away from the server, it does not make the server's requests cost more).
+def _cpu_us_per_req(samples: list[dict[str, Any]]) -> float | None:
+    """Server CPU µs per request over all ``samples`` (total CPU / total requests)."""
+    cpu = reqs = 0.0
+    for s in samples:
+        if s.get("server_cpu_s_per_s") is None:
+            return None
+        cpu += s["server_cpu_s_per_s"] * s["seconds"]
+        reqs += s["req_per_s"] * s["seconds"]
+    return cpu / reqs * 1e6 if reqs else None
 
-    >>> cpu_per_req({"server_cpu_pct": 50.0, "req_per_s": 10000.0})
+
+def cpu_per_req(cell: dict[str, Any]) -> float | None:
+    """Server CPU µs per request of a cell: less sensitive to a busy machine than req/s (other
+    work takes CPU time away from the server, it does not make the server's requests cost more).
+
+    >>> cpu_per_req({"server_cpu_us_per_req": 50.0})
     50.0
     """
-    pct, rate = cell.get("server_cpu_pct"), cell.get("req_per_s")
-    if pct is None or not rate:
-        return None
-    return pct / 100.0 / rate * 1e6
+    v: float | None = cell.get("server_cpu_us_per_req")
+    return v
 
 
 def _verdict(target: str, value: float | None, limit: float) -> dict[str, Any]:
@@ -458,11 +497,12 @@ def format_table(results: dict[str, Any]) -> str:
         else "not pinned"
     )
     lines = [
-        f"echo: same C client for every stack; {where}; {p['duration_s']:g} s + {p['warmup_s']:g} s warm-up"
-        f" per cell, best of {p['reps']}",
+        f"echo: same C client for every stack; {where}; per cell and stack: best of {p['reps']} samples"
+        f" of {p['sample_s']:.2g} s, interleaved (warm-up {p['warmup_s']:g} s, then {p['rewarm_s']:g} s)",
         f"  load average {results.get('loadavg_start')} at the start,"
         f" {results.get('loadavg_end')} at the end",
-        f"  loopback TCP bandwidth ({lb.get('method', '?')}): {lb.get('gb_per_s', 0.0):.3f} GB/s",
+        f"  loopback TCP bandwidth ({lb.get('method', '?')}): {lb.get('gb_per_s', 0.0):.3f} GB/s"
+        f" (best of {', '.join(f'{g:.3f}' for g in lb.get('samples_gb_per_s', []))})",
         f"  {'conns':>5} {'size':>7}  {'stack':<9}{'req/s':>11}{'MB/s':>10}{'srv cpu%':>9}{'cpu µs/req':>11}"
         f"{'/asyncio':>10}{'/uvloop':>9}{'%loopback':>10}",
     ]
@@ -516,14 +556,16 @@ def format_table(results: dict[str, Any]) -> str:
 # profiling
 
 
-def profile(seconds: float, conns: int, size: int, pin: bool = True, top: int = 25) -> str:
-    """Run the evbuffer server under cProfile against one load; return the top functions by own time."""
+def profile(
+    seconds: float, conns: int, size: int, pin: bool = True, top: int = 25, stack: str = "evbuffer"
+) -> str:
+    """Run one server (``stack``) under cProfile against one load; return the top functions by own time."""
     pin = pin and pinning_possible()
     scpu, ccpu = (SERVER_CPU, CLIENT_CPU) if pin else (None, None)
     exe = compile_client()
     with tempfile.TemporaryDirectory() as tmp:
-        stats_file = os.path.join(tmp, "evbuffer.prof")
-        proc, port = start_server("evbuffer_server.py", scpu, profile=stats_file)
+        stats_file = os.path.join(tmp, f"{stack}.prof")
+        proc, port = start_server(dict(STACKS)[stack], scpu, profile=stats_file)
         try:
             res = run_client(exe, port, conns, size, seconds, 0.5, ccpu, proc.pid)
         finally:
@@ -532,7 +574,7 @@ def profile(seconds: float, conns: int, size: int, pin: bool = True, top: int = 
         st = pstats.Stats(stats_file, stream=out)
         st.sort_stats("tottime").print_stats(top)
     head = (
-        f"cProfile of the evbuffer echo server: {conns} conns x {fmt_size(size)}, {seconds:g} s:"
+        f"cProfile of the {stack} echo server: {conns} conns x {fmt_size(size)}, {seconds:g} s:"
         f" {res['req_per_s']:.0f} req/s under the profiler\n"
     )
     return head + out.getvalue()
@@ -546,19 +588,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: run, print the table, optionally write JSON."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: 10 conns x 1 KiB and 1 MiB, 1 s cells")
-    ap.add_argument("--reps", type=int, default=1, help="repetitions per cell (best reported)")
-    ap.add_argument("--duration", type=float, default=None, help="measured seconds per cell")
+    ap.add_argument("--reps", type=int, default=0, help=f"samples per cell and stack (best; max {MAX_REPS})")
+    ap.add_argument("--duration", type=float, default=None, help="measured seconds per cell and stack")
     ap.add_argument("--warmup", type=float, default=None, help="warm-up seconds per cell")
     ap.add_argument("--stacks", default=None, help="comma-separated subset of evbuffer,asyncio,uvloop")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and client to cores")
     ap.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")
-    ap.add_argument("--profile", action="store_true", help="print a cProfile of the evbuffer server instead")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of one server instead")
+    ap.add_argument("--profile-stack", default="evbuffer", choices=[n for n, _ in STACKS])
     ap.add_argument("--profile-seconds", type=float, default=5.0)
     ap.add_argument("--conns", type=int, default=10, help="connections for --profile")
     ap.add_argument("--size", type=int, default=KIB, help="message bytes for --profile")
     ns = ap.parse_args(argv)
     if ns.profile:
-        print(profile(ns.profile_seconds, ns.conns, ns.size, pin=not ns.no_pin))
+        print(profile(ns.profile_seconds, ns.conns, ns.size, pin=not ns.no_pin, stack=ns.profile_stack))
         return 0
 
     def log(s: str) -> None:
