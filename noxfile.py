@@ -101,8 +101,14 @@ def _pytest_args() -> list[str]:
 def lint(session: nox.Session) -> None:
     """ruff over the whole tree, and import-linter's layering contracts (DESIGN.md's table)."""
     install_packages(session, "ruff", "import-linter")
-    session.run("ruff", "check", ".")
-    session.run("lint-imports", "--no-cache")
+    failed = []
+    for cmd in (("ruff", "check", "."), ("lint-imports", "--no-cache")):
+        try:
+            session.run(*cmd)
+        except nox.command.CommandFailed:
+            failed.append(cmd[0])  # run the other checker too, then fail
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
 
 
 @nox.session
@@ -128,17 +134,25 @@ def _tests_with_coverage(session: nox.Session) -> None:
         session.run("python", "-m", "pytest", *session.posargs)
         return
     session.run("coverage", "erase")
-    failed = None
+    # Every step runs even when an earlier one failed, so one CI log tells everything; the
+    # session fails at the end, naming what failed.
+    failed = []
     try:
         session.run("coverage", "run", "-m", "pytest", *_pytest_args(), *_test_paths())
-    except nox.command.CommandFailed as exc:
-        failed = exc  # still combine and print the per-module table, then fail
+    except nox.command.CommandFailed:
+        failed.append("pytest")
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "json", "--quiet")
-    session.run("python", "tools/coverage_gate.py", "coverage.json")
-    if failed is not None:
-        session.error("pytest failed (see above); the coverage table is printed for information")
-    session.run("python", "tools/standalone_check.py")
+    for name, cmd in (
+        ("coverage gate", ("python", "tools/coverage_gate.py", "coverage.json")),
+        ("standalone installs", ("python", "tools/standalone_check.py")),
+    ):
+        try:
+            session.run(*cmd)
+        except nox.command.CommandFailed:
+            failed.append(name)
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
 
 
 @nox.session
