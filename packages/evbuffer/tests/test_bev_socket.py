@@ -15,15 +15,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import evcore
 import pytest
-from evcore import EV_READ, EV_WRITE, EVLOOP_NONBLOCK, Event, EventBase
 
+import evcore
 from evbuffer.buffer import Buffer
 from evbuffer.bufferevent import BEV_EVENT, BEV_OPT, Bufferevent
 from evbuffer.errors import EvbufferError
 from evbuffer.testing.bev_suite import Recorder, run_for, run_until
 from evbuffer.testing.bev_suite_support import fd_is_open
+from evcore import EV_READ, EV_WRITE, EVLOOP_NONBLOCK, Event, EventBase
 
 RW = EV_READ | EV_WRITE
 METHODS = evcore.supported_methods()
@@ -115,7 +115,12 @@ def test_connect_hostname_bogus_name(base: EventBase, cleanup: list[Any]) -> Non
     run_until(base, lambda: rec.events, what="the lookup failure")
     assert rec.events == [BEV_EVENT.ERROR], rec.events
     assert bev.get_dns_error() != 0
-    assert bev.get_dns_error() in (socket.EAI_NONAME, socket.EAI_AGAIN, socket.EAI_FAIL, getattr(socket, "EAI_NODATA", -5))
+    assert bev.get_dns_error() in (
+        socket.EAI_NONAME,
+        socket.EAI_AGAIN,
+        socket.EAI_FAIL,
+        getattr(socket, "EAI_NODATA", -5),
+    )
     assert bev.fileno() == -1
 
 
@@ -149,7 +154,9 @@ class HostsDnsBase:
         self.requests: list[HostsDnsBase.Request] = []
         self.hints: list[dict[str, int]] = []
 
-    def getaddrinfo(self, node: str, service: str, hints: dict[str, int], callback: Any, arg: Any = None) -> Any:
+    def getaddrinfo(
+        self, node: str, service: str, hints: dict[str, int], callback: Any, arg: Any = None
+    ) -> Any:
         self.hints.append(hints)
 
         def answer(fd: int, what: int, _: Any) -> None:
@@ -299,7 +306,7 @@ def test_connect_bad_address(base: EventBase) -> None:
 
 
 def test_connect_timeout(base: EventBase, cleanup: list[Any]) -> None:
-    """A connect that does not complete within the write timeout: ``WRITING|TIMEOUT`` (Linux: full backlog)."""
+    """A connect not done within the write timeout: ``WRITING|TIMEOUT`` (Linux: a full backlog)."""
     lst = _listener(cleanup, backlog=0)
     fillers = []
     for _ in range(8):  # fill the accept queue so the next SYN is dropped

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+
 from evcore import EV_READ, EV_WRITE, Event
 
 from ..bufferevent import BEV_EVENT, BEV_OPT, Bufferevent, FlushMode
@@ -36,6 +37,10 @@ __all__ = [
     "test_defer_callbacks_coalesced",
     "test_unlock_callbacks",
     "test_threadsafe_write_from_thread",
+    "test_threadsafe_both_directions",
+    "test_threadsafe_free_from_thread",
+    "test_idle_no_callbacks",
+    "test_writecb_once_per_drain",
     "test_enable_disable_get_enabled",
     "test_disable_write_holds_output",
     "test_enable_after_free_raises",
@@ -55,80 +60,96 @@ CALLBACK_MODES = (0, BEV_OPT.DEFER_CALLBACKS)
 def test_free_inside_readcb(bev_pair_factory: BevPairFactory) -> None:
     """A read callback frees its own bufferevent: no error, no callback after, the peer sees EOF."""
     for options in CALLBACK_MODES:
-        base = bev_pair_factory.base()
-        a, b = bev_pair_factory(base, options)
-        rb = Recorder(b, on_read=lambda bev: bev.free())
-        ra = Recorder(a)
-        a.enable(EV_READ)
-        b.enable(EV_READ)
-        a.write(b"first")
-        run_until(base, lambda: b.freed, what="b freed in its read callback")
-        for _ in range(5):
-            if a.freed:
-                break
-            a.write(b"more")
-            run_for(base, 0.01)
-        run_until(base, lambda: ra.events, what="EOF at a")
-        assert ra.events[0] & BEV_EVENT.EOF or ra.events[0] & BEV_EVENT.ERROR, ra.events
-        assert rb.reads == 1
-        assert bytes(rb.data) == b"first"
-        assert rb.violations == [] and ra.violations == []
+        _free_inside_readcb_once(bev_pair_factory, options)
+
+
+def _free_inside_readcb_once(bev_pair_factory: BevPairFactory, options: int) -> None:
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base, options)
+    rb = Recorder(b, on_read=lambda bev: bev.free())
+    ra = Recorder(a)
+    a.enable(EV_READ)
+    b.enable(EV_READ)
+    a.write(b"first")
+    run_until(base, lambda: b.freed, what="b freed in its read callback")
+    for _ in range(5):
+        if a.freed:
+            break
+        a.write(b"more")
+        run_for(base, 0.01)
+    run_until(base, lambda: ra.events, what="EOF at a")
+    assert ra.events[0] & BEV_EVENT.EOF or ra.events[0] & BEV_EVENT.ERROR, ra.events
+    assert rb.reads == 1
+    assert bytes(rb.data) == b"first"
+    assert rb.violations == [] and ra.violations == []
 
 
 def test_free_inside_writecb(bev_pair_factory: BevPairFactory) -> None:
     """A write callback frees its own bufferevent once the output drained; the peer gets all, then EOF."""
     for options in CALLBACK_MODES:
-        base = bev_pair_factory.base()
-        a, b = bev_pair_factory(base, options)
-        ra = Recorder(a, drain=False, on_write=lambda bev: bev.free())
-        rb = Recorder(b)
-        b.enable(EV_READ)
-        a.write(b"goodbye" * 100)
-        run_until(base, lambda: a.freed, what="a freed in its write callback")
-        run_until(base, lambda: rb.events, what="EOF at b")
-        assert bytes(rb.data) == b"goodbye" * 100
-        assert rb.events == [BEV_EVENT.READING | BEV_EVENT.EOF]
-        assert ra.writes == 1
-        assert ra.violations == [] and rb.violations == []
+        _free_inside_writecb_once(bev_pair_factory, options)
+
+
+def _free_inside_writecb_once(bev_pair_factory: BevPairFactory, options: int) -> None:
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base, options)
+    ra = Recorder(a, drain=False, on_write=lambda bev: bev.free())
+    rb = Recorder(b)
+    b.enable(EV_READ)
+    a.write(b"goodbye" * 100)
+    run_until(base, lambda: a.freed, what="a freed in its write callback")
+    run_until(base, lambda: rb.events, what="EOF at b")
+    assert bytes(rb.data) == b"goodbye" * 100
+    assert rb.events == [BEV_EVENT.READING | BEV_EVENT.EOF]
+    assert ra.writes == 1
+    assert ra.violations == [] and rb.violations == []
 
 
 def test_free_inside_eventcb(bev_pair_factory: BevPairFactory) -> None:
     """An event callback frees its own bufferevent at EOF: no error and no callback after."""
     for options in CALLBACK_MODES:
-        base = bev_pair_factory.base()
-        a, b = bev_pair_factory(base, options)
-        ra = Recorder(a, on_event=lambda bev, what: bev.free())
-        a.enable(EV_READ)
-        b.write(b"bye")
-        run_for(base, 0.02)  # free() never flushes (see test_eof_after_pending_data)
-        b.free()
-        run_until(base, lambda: a.freed, what="a freed in its event callback")
-        run_for(base, 0.05)
-        assert len(ra.events) == 1
-        assert bytes(ra.data) == b"bye"
-        assert ra.violations == []
+        _free_inside_eventcb_once(bev_pair_factory, options)
+
+
+def _free_inside_eventcb_once(bev_pair_factory: BevPairFactory, options: int) -> None:
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base, options)
+    ra = Recorder(a, on_event=lambda bev, what: bev.free())
+    a.enable(EV_READ)
+    b.write(b"bye")
+    run_for(base, 0.02)  # free() never flushes (see test_eof_after_pending_data)
+    b.free()
+    run_until(base, lambda: a.freed, what="a freed in its event callback")
+    run_for(base, 0.05)
+    assert len(ra.events) == 1
+    assert bytes(ra.data) == b"bye"
+    assert ra.violations == []
 
 
 def test_free_peer_inside_readcb(bev_pair_factory: BevPairFactory) -> None:
     """A read callback frees the *other* end (a proxy closing both sides): nothing breaks."""
     for options in CALLBACK_MODES:
-        base = bev_pair_factory.base()
-        a, b = bev_pair_factory(base, options)
+        _free_peer_inside_readcb_once(bev_pair_factory, options)
 
-        def close_both(bev: Bufferevent, a: Bufferevent = a) -> None:
-            a.free()
-            bev.free()
 
-        rb = Recorder(b, on_read=close_both)
-        ra = Recorder(a)
-        a.enable(RW)
-        b.enable(RW)
-        b.write(b"pending the other way")
-        a.write(b"trigger")
-        run_until(base, lambda: a.freed and b.freed, what="both freed")
-        run_for(base, 0.05)
-        assert rb.reads == 1
-        assert ra.violations == [] and rb.violations == []
+def _free_peer_inside_readcb_once(bev_pair_factory: BevPairFactory, options: int) -> None:
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base, options)
+
+    def close_both(bev: Bufferevent, a: Bufferevent = a) -> None:
+        a.free()
+        bev.free()
+
+    rb = Recorder(b, on_read=close_both)
+    ra = Recorder(a)
+    a.enable(RW)
+    b.enable(RW)
+    b.write(b"pending the other way")
+    a.write(b"trigger")
+    run_until(base, lambda: a.freed and b.freed, what="both freed")
+    run_for(base, 0.05)
+    assert rb.reads == 1
+    assert ra.violations == [] and rb.violations == []
 
 
 def test_setcb_getcb(bev_pair_factory: BevPairFactory) -> None:
@@ -246,6 +267,97 @@ def test_threadsafe_write_from_thread(bev_pair_factory: BevPairFactory) -> None:
     assert errors == []
     assert bytes(rb.data) == expected
     assert rb.violations == []
+
+
+def test_threadsafe_both_directions(bev_pair_factory: BevPairFactory) -> None:
+    """``THREADSAFE``: two threads write to the two ends at once; both streams arrive intact."""
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base, BEV_OPT.THREADSAFE)
+    ra = Recorder(a)
+    rb = Recorder(b)
+    a.enable(EV_READ)
+    b.enable(EV_READ)
+    streams = {id(a): [b"a%05d;" % i for i in range(2000)], id(b): [b"b%05d;" % i for i in range(2000)]}
+    errors: list[BaseException] = []
+
+    def writer(bev: Bufferevent) -> None:
+        try:
+            for i, m in enumerate(streams[id(bev)]):
+                bev.write(m)
+                if i % 100 == 0:
+                    time.sleep(0.0005)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(bev,), daemon=True) for bev in (a, b)]
+    for t in threads:
+        t.start()
+    ea, eb = b"".join(streams[id(a)]), b"".join(streams[id(b)])
+    try:
+        run_until(base, lambda: len(rb.data) >= len(ea) and len(ra.data) >= len(eb), timeout=30.0)
+    finally:
+        for t in threads:
+            t.join(10.0)
+    assert errors == []
+    assert bytes(rb.data) == ea and bytes(ra.data) == eb
+
+
+def test_threadsafe_free_from_thread(bev_pair_factory: BevPairFactory) -> None:
+    """``THREADSAFE``: freeing one end from another thread while the loop runs; the other sees EOF."""
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base, BEV_OPT.THREADSAFE)
+    ra = Recorder(a)
+    rb = Recorder(b)
+    a.enable(EV_READ)
+    b.enable(EV_READ)
+
+    def go() -> None:
+        time.sleep(0.05)
+        b.write(b"from the thread")
+        time.sleep(0.05)
+        b.free()
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    try:
+        run_until(base, lambda: ra.events, timeout=10.0, what="EOF after the thread freed b")
+    finally:
+        t.join(5.0)
+    assert bytes(ra.data) == b"from the thread"
+    assert ra.events == [BEV_EVENT.READING | BEV_EVENT.EOF]
+    assert rb.violations == []
+
+
+def test_idle_no_callbacks(bev_pair_factory: BevPairFactory) -> None:
+    """Enabled both ways with nothing to do: no callback runs (no busy write callback)."""
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base)
+    ra, rb = Recorder(a), Recorder(b)
+    a.enable(RW)
+    b.enable(RW)
+    run_for(base, 0.1)
+    assert (ra.reads, ra.writes, ra.events, rb.reads, rb.writes, rb.events) == (0, 0, [], 0, 0, [])
+
+
+def test_writecb_once_per_drain(bev_pair_factory: BevPairFactory) -> None:
+    """A burst of small writes drains with few write callbacks, and none while idle afterwards."""
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base)
+    ra = Recorder(a, drain=False)
+    rb = Recorder(b)
+    b.enable(EV_READ)
+
+    def burst(fd: int, what: int, arg: object) -> None:
+        for i in range(20):
+            a.write(b"%02d" % i)
+
+    timer = Event.timer(base, burst)
+    timer.add(0)
+    run_until(base, lambda: len(rb.data) >= 40 and ra.writes, what="drained")
+    run_for(base, 0.1)
+    timer.free()
+    assert 1 <= ra.writes <= 2, ra.writes
+    assert len(a.output) == 0
 
 
 def test_enable_disable_get_enabled(bev_pair_factory: BevPairFactory) -> None:

@@ -62,10 +62,18 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from evcore import EV_PERSIST, EV_READ, EV_WRITE, EVLOOP_NONBLOCK, EVLOOP_ONCE, Event, EventBase
-from evcore import supported_methods
 
-from ..buffer import Buffer
+from evcore import (
+    EV_PERSIST,
+    EV_READ,
+    EV_WRITE,
+    EVLOOP_NONBLOCK,
+    EVLOOP_ONCE,
+    Event,
+    EventBase,
+    supported_methods,
+)
+
 from ..bufferevent import BEV_EVENT, BEV_OPT, Bufferevent, FlushMode
 
 __all__ = [
@@ -259,7 +267,9 @@ def _tcp_socketpair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
-def _socket_bevs(pair: tuple[socket.socket, socket.socket], base: EventBase, options: int) -> tuple[Bufferevent, Bufferevent]:
+def _socket_bevs(
+    pair: tuple[socket.socket, socket.socket], base: EventBase, options: int
+) -> tuple[Bufferevent, Bufferevent]:
     opts = options | BEV_OPT.CLOSE_ON_FREE
     return Bufferevent.socket(base, pair[0], opts), Bufferevent.socket(base, pair[1], opts)
 
@@ -420,6 +430,7 @@ class BevPairFactory:
         elif family == socket.AF_INET6:
             sock.bind(("::1", 0))
         else:
+            assert path is not None, "an AF_UNIX listener needs a path"
             sock.bind(path)
         sock.listen(8)
         return sock
@@ -435,7 +446,7 @@ class BevPairFactory:
         for bev in self._bevs:
             try:
                 bev.free()
-            except Exception as exc:  # noqa: BLE001 - reported, not raised
+            except Exception as exc:
                 problems.append(f"{bev!r}.free() raised {exc!r}")
         for base in self._bases:
             if base._freed:
