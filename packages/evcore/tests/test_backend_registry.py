@@ -24,7 +24,17 @@ from typing import Any
 import pytest
 
 import evcore
-from evcore import EV_READ, EVLOOP_NONBLOCK, BackendUnavailable, Event, EventBase, EventError, Feature
+from evcore import (
+    EV_PERSIST,
+    EV_READ,
+    EVLOOP_NONBLOCK,
+    EVLOOP_ONCE,
+    BackendUnavailable,
+    Event,
+    EventBase,
+    EventError,
+    Feature,
+)
 from evcore import backend as backend_mod
 from evcore.backend import BADFD, Backend, register_backend, registered_backends, supported_methods
 from evcore.select_backend import FD_SETSIZE, SelectBackend
@@ -210,6 +220,52 @@ def test_changelist_errors_drop_the_fd(clean_registry: None, caplog: Any) -> Non
     finally:
         for s in (a, b, c, d):
             s.close()
+
+
+def test_changelist_coalesces(clean_registry: None) -> None:
+    """``test-changelist``: add/delete churn on an fd between dispatches reaches the backend as one change."""
+    calls: list[tuple[str, int, int, int]] = []
+
+    @register_backend
+    class Counting(SelectBackend):
+        name = "counting"
+        changelist = True
+
+        def add(self, fd: int, old: int, events: int) -> None:
+            calls.append(("add", fd, old, events))
+            super().add(fd, old, events)
+
+        def delete(self, fd: int, old: int, events: int) -> None:
+            calls.append(("del", fd, old, events))
+            super().delete(fd, old, events)
+
+    a, b = socket.socketpair()
+    try:
+        with EventBase(method="counting") as base:
+            calls.clear()  # the base's own wakeup fd
+            r = Event(base, a, EV_READ | EV_PERSIST, lambda *x: None)
+            w = Event(base, a, 4 | EV_PERSIST, lambda *x: None)  # EV_WRITE
+            r.add()
+            for _ in range(100):  # enable/disable writing, as a busy connection does
+                w.add()
+                w.delete()
+            assert calls == []  # nothing reaches the backend before the dispatch
+            assert base.loop(EVLOOP_NONBLOCK) == 0
+            assert calls == [("add", a.fileno(), 0, EV_READ)]
+            calls.clear()
+            w.add()
+            w.delete()
+            w.add()
+            assert base.loop(EVLOOP_NONBLOCK | EVLOOP_ONCE) == 0  # w is always ready: one pass
+            assert calls == [("add", a.fileno(), EV_READ, 4)]
+            calls.clear()
+            r.delete()
+            w.delete()
+            assert base.loop(EVLOOP_NONBLOCK) == 1
+            assert calls == [("del", a.fileno(), EV_READ | 4, EV_READ | 4)]
+    finally:
+        a.close()
+        b.close()
 
 
 def test_backend_base_class_defaults() -> None:

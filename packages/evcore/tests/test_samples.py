@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+from typing import Any
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
@@ -76,3 +80,98 @@ def test_hello_in_process() -> None:
         finally:
             c.close()
             server.close()
+
+
+def _server_and_conn() -> tuple[Any, Any, socket.socket, socket.socket]:
+    from evcore import EventBase
+    from evcore.samples import hello
+
+    base = EventBase()
+    server = hello.HelloServer(base, "127.0.0.1", 0)
+    client = socket.create_connection(server.address[:2])
+    conn, _ = server.sock.accept()
+    conn.setblocking(False)
+    return base, server, client, conn
+
+
+def test_hello_partial_write_finishes_when_writable() -> None:
+    """A reply larger than the socket buffers is finished from a write event as the client reads."""
+    from evcore import EVLOOP_NONBLOCK, EVLOOP_ONCE
+
+    base, server, client, conn = _server_and_conn()
+    payload = b"x" * (8 << 20)
+    try:
+        server._send(conn, payload)
+        assert server.greeted == 0 and base.num_events() == 2  # the listener and the pending write
+        got = 0
+        client.settimeout(10)
+        for _ in range(100_000):
+            if server.greeted:
+                break
+            got += len(client.recv(1 << 20))
+            base.loop(EVLOOP_NONBLOCK | EVLOOP_ONCE)
+        while True:
+            chunk = client.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+        assert got == len(payload)
+        assert server.greeted == 1
+        base.loop(EVLOOP_NONBLOCK)
+        assert base.num_events() == 1
+    finally:
+        client.close()
+        server.close()
+        base.free()
+
+
+def test_hello_write_to_reset_peer_closes() -> None:
+    """A client that reset the connection: the write fails, the connection is closed, nothing raised."""
+    base, server, client, conn = _server_and_conn()
+    try:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # RST
+        time.sleep(0.05)
+        server._send(conn, b"x" * (1 << 20))
+        server._send(conn, b"more")  # on the closed socket: OSError path again
+        assert server.greeted == 0
+        assert conn.fileno() == -1
+    finally:
+        server.close()
+        base.free()
+
+
+def test_hello_accept_emfile_does_not_raise() -> None:
+    """Out of descriptors (EMFILE) while accepting: the callback returns quietly; service resumes later."""
+    from evcore import EVLOOP_NONBLOCK, EVLOOP_ONCE
+
+    once = EVLOOP_NONBLOCK | EVLOOP_ONCE  # one pass: the listener stays ready while accept fails
+    base, server, client, conn = _server_and_conn()
+    conn.close()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    second = socket.create_connection(server.address[:2])
+    try:
+        highest = max(int(n) for n in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+        filler = []
+        try:
+            while True:
+                filler.append(os.dup(0))
+        except OSError:
+            pass
+        try:
+            base.loop(once)  # accept fails with EMFILE: no exception, nobody greeted
+            assert server.greeted == 0
+        finally:
+            for fd in filler:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        base.loop(once)
+        assert server.greeted == 1
+        second.settimeout(10)
+        assert second.recv(100) == b"Hello, World!\n"
+    finally:
+        second.close()
+        client.close()
+        server.close()
+        base.free()

@@ -8,6 +8,7 @@ block, as edge-triggered code must.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import resource
@@ -56,6 +57,7 @@ __all__ = [
     "test_many_idle_socketpairs",
     "test_fd_object_kept_alive",
     "test_regular_file_fd",
+    "test_write_to_closed_peer",
 ]
 
 
@@ -754,3 +756,26 @@ def test_regular_file_fd(base_factory: BaseFactory, caplog: Any) -> None:
         else:
             assert seen == [EV_READ]
         assert base.num_events() == 0
+
+
+def test_write_to_closed_peer(io_base_factory: BaseFactory) -> None:
+    """``test-weof``: a write event fires on a socket whose peer closed; the write fails with EPIPE."""
+    f = io_base_factory
+    a, b = f.socketpair()
+    base = f()
+    errors: list[int] = []
+
+    def cb(fd: int, what: int, ev: Event) -> None:
+        assert what & EV_WRITE
+        try:
+            a.send(TEST1)
+        except OSError as exc:
+            errors.append(exc.errno or 0)
+            ev.delete()
+
+    b.close()
+    ev = Event(base, a, EV_WRITE | EV_PERSIST | f.et, cb)
+    ev.arg = ev
+    ev.add()
+    assert run(base) == 1
+    assert errors and errors[0] in (errno.EPIPE, errno.ECONNRESET)

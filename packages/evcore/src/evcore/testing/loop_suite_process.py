@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,9 +59,10 @@ _CHILD_OK = 76
 def test_fork(base_factory: BaseFactory) -> None:
     """``fork``: after ``fork()`` + ``reinit()`` in the child, parent and child each get their own events.
 
-    The child keeps an fd event registered before the fork, adds a timer, and
-    answers on its socket; the parent keeps its own fd event and a SIGCHLD event,
-    and checks the child's exit status (``os._exit(76)`` when all went well).
+    The child keeps an fd event registered before the fork, adds a timer, is woken
+    by a thread of its own (``thread/forking``), and answers on its socket; the
+    parent keeps its own fd event and a SIGCHLD event, and checks the child's exit
+    status (``os._exit(76)`` when all went well).
     """
     p1, p2 = base_factory.socketpair()  # the parent's channel
     c1, c2 = base_factory.socketpair()  # the child's channel
@@ -97,8 +99,20 @@ def test_fork(base_factory: BaseFactory) -> None:
             sig_ev.delete()
             ticks: list[int] = []
             Event.timer(base, lambda fd, what, arg: ticks.append(what)).add(0)
+            # a thread wakes the child's loop through the child's own wakeup fd
+            keep = Event.timer(base, _noop)
+            keep.add(3600)
+
+            def woken(fd: int, what: int, arg: Any) -> None:
+                ticks.append(-what)
+                keep.delete()
+
+            from_thread = Event.timer(base, woken)
+            waker = threading.Timer(0.05, from_thread.active, (EV_TIMEOUT,))
+            waker.start()
             rv = run(base, limit=10)
-            code = _CHILD_OK if (rv, child_seen, ticks) == (1, [b"ping"], [EV_TIMEOUT]) else 2
+            waker.join()
+            code = _CHILD_OK if (rv, child_seen, sorted(ticks)) == (1, [b"ping"], [-1, 1]) else 2
             if code != _CHILD_OK:
                 print("child:", rv, child_seen, ticks, flush=True)
             base.free()
