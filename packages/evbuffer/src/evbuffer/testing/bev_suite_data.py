@@ -47,6 +47,9 @@ __all__ = [
     "test_max_single_read_bounds_each_read",
     "test_max_single_write_bounds_each_write",
     "test_max_single_values",
+    "test_rate_limited_read",
+    "test_rate_limited_write",
+    "test_rate_limit_removed",
 ]
 
 
@@ -282,6 +285,10 @@ def test_read_high_watermark_stops_and_resumes(bev_pair_factory: BevPairFactory)
     run_for(base, 0.1)
     assert len(b.input) == high, f"input {len(b.input)} beyond high mark {high}"
     assert b.get_enabled() & EV_READ  # suspension by the watermark does not show as disabled
+    b.disable(EV_READ)
+    b.enable(EV_READ)  # enabling does not lift the watermark's hold
+    run_for(base, 0.05)
+    assert len(b.input) == high
     got = bytearray(b.read())
     while len(got) < len(payload):
         before = len(got)
@@ -467,3 +474,82 @@ def test_max_single_values(bev_pair_factory: BevPairFactory) -> None:
     a.set_max_single_read(-1)
     assert a.get_max_single_read() == -1
     assert held_bytes(a) == 0
+
+
+_BIG = 1 << 30
+_TICK = 0.05
+_RATE = 16384
+
+
+def _rate_limited_transfer(bev_pair_factory: BevPairFactory, side: str) -> None:
+    from ..ratelimit import RateLimit
+
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base)
+    sizes: list[int] = []
+    data = bytearray()
+    rec = Recorder(b, drain=False)
+
+    def readcb(bev: object, arg: object) -> None:
+        chunk = b.read()
+        sizes.append(len(chunk))
+        data.extend(chunk)
+
+    b.setcb(readcb, None, rec.eventcb, rec)
+    if side == "read":
+        b.set_rate_limit(RateLimit(_RATE, _RATE, _BIG, _BIG, tick=_TICK))
+        assert 0 < b.get_read_limit() <= _RATE
+        assert b.get_max_to_read() <= _RATE
+    else:
+        a.set_rate_limit(RateLimit(_BIG, _BIG, _RATE, _RATE, tick=_TICK))
+        assert 0 < a.get_write_limit() <= _RATE
+        assert a.get_max_to_write() <= _RATE
+    payload = bytes(range(256)) * 640  # 160 KiB: at least 9 ticks past the first bucket
+    b.enable(EV_READ)
+    t0 = time.monotonic()
+    a.write(payload)
+    run_until(base, lambda: len(data) >= len(payload), timeout=20.0, what="the rate-limited transfer")
+    elapsed = time.monotonic() - t0
+    assert bytes(data) == payload
+    min_time = (len(payload) - 2 * _RATE) / _RATE * _TICK * 0.7
+    assert elapsed >= min_time, f"{len(payload)} bytes at {_RATE}/{_TICK}s took only {elapsed:.3f}s"
+    if side == "read":
+        assert max(sizes) <= 2 * _RATE, max(sizes)
+    assert rec.events == []
+
+
+@requires("rate_limits")
+def test_rate_limited_read(bev_pair_factory: BevPairFactory) -> None:
+    """A read rate limit slows the transfer to about ``rate`` bytes per tick; nothing is lost."""
+    _rate_limited_transfer(bev_pair_factory, "read")
+
+
+@requires("rate_limits")
+def test_rate_limited_write(bev_pair_factory: BevPairFactory) -> None:
+    """A write rate limit slows the transfer to about ``rate`` bytes per tick; nothing is lost."""
+    _rate_limited_transfer(bev_pair_factory, "write")
+
+
+@requires("rate_limits")
+def test_rate_limit_removed(bev_pair_factory: BevPairFactory) -> None:
+    """``set_rate_limit(None)`` lifts the limit: what was held back flows at once."""
+    from ..ratelimit import RateLimit
+
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base)
+    rec = Recorder(b)
+    b.set_rate_limit(RateLimit(1024, 1024, _BIG, _BIG, tick=10.0))  # 1 KiB per 10 s
+    before = b.get_read_limit()
+    b.decrement_read_limit(100)
+    assert b.get_read_limit() == before - 100
+    w_before = b.get_write_limit()
+    b.decrement_write_limit(10)
+    assert b.get_write_limit() == w_before - 10
+    b.enable(EV_READ)
+    a.write(b"r" * 100_000)
+    run_until(base, lambda: len(rec.data) > 0, what="the first bucket")
+    run_for(base, 0.05)
+    assert len(rec.data) <= 2048
+    b.set_rate_limit(None)
+    run_until(base, lambda: len(rec.data) >= 100_000, timeout=10.0, what="the rest after lifting the limit")
+    assert bytes(rec.data) == b"r" * 100_000

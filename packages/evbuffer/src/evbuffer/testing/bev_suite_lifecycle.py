@@ -35,6 +35,7 @@ __all__ = [
     "test_setcb_getcb",
     "test_defer_callbacks_from_loop",
     "test_defer_callbacks_coalesced",
+    "test_setcb_none_cancels_pending_deferred",
     "test_unlock_callbacks",
     "test_threadsafe_write_from_thread",
     "test_threadsafe_both_directions",
@@ -208,6 +209,34 @@ def test_defer_callbacks_coalesced(bev_pair_factory: BevPairFactory) -> None:
     timer.free()
     assert bytes(rb.data) == b"part0;part1;part2;part3;part4;"
     assert rb.reads == 1, rb.reads
+
+
+def test_setcb_none_cancels_pending_deferred(bev_pair_factory: BevPairFactory) -> None:
+    """Callbacks removed after their deferred run was queued are not called (and nothing breaks)."""
+    base = bev_pair_factory.base()
+    a, b = bev_pair_factory(base, BEV_OPT.DEFER_CALLBACKS)
+    ra = Recorder(a, drain=False)
+    rb = Recorder(b, drain=False)
+    b.enable(EV_READ)
+
+    def burst(fd: int, what: int, arg: object) -> None:
+        a.write(b"data for nobody")
+
+    def clear(fd: int, what: int, arg: object) -> None:
+        a.setcb(None, None, None)
+        b.setcb(None, None, None)
+
+    # the burst's callbacks get queued, then cleared before the deferred queue runs them
+    t1 = Event.timer(base, burst)
+    t2 = Event.timer(base, clear)
+    t1.add(0)
+    t2.add(0)
+    run_until(base, lambda: len(b.input) >= 15, what="the data")
+    run_for(base, 0.05)
+    t1.free()
+    t2.free()
+    assert (ra.writes, rb.reads) == (0, 0)
+    assert b.read() == b"data for nobody"
 
 
 def test_unlock_callbacks(bev_pair_factory: BevPairFactory) -> None:

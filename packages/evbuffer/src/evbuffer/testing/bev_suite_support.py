@@ -20,6 +20,8 @@ Facts and theory of operation
     socket (it reports ``CONNECTED`` or ``ERROR`` with :attr:`socket_error`);
   - ``has_fd``: a real fd lies at the bottom (found through ``get_underlying()``);
   - ``io_chunks``: ``set_max_single_read``/``write`` bound each system call;
+  - ``rate_limits``: ``set_rate_limit`` bounds the bytes moved per tick (sockets and pairs;
+    libevent 2.0's filters ignore rate limits, and so do ours);
   - ``flush_moves``: ``flush(EV_WRITE, FLUSH)`` moves queued data to the peer even
     when the peer does not read, and returns 1 (pairs, filters); else ``flush``
     returns 0 and moves nothing (sockets, as libevent);
@@ -244,6 +246,7 @@ class BevKind:
     connect: Callable[[Bufferevent, Any], None] | None = None
     has_fd: bool = False
     io_chunks: bool = False
+    rate_limits: bool = False
     flush_moves: bool = False
     all_backends: bool = False
 
@@ -336,6 +339,7 @@ KINDS: dict[str, BevKind] = {
             connect=_connect_socket,
             has_fd=True,
             io_chunks=True,
+            rate_limits=True,
             all_backends=True,
         ),
         BevKind(
@@ -347,9 +351,10 @@ KINDS: dict[str, BevKind] = {
             connect=_connect_socket,
             has_fd=True,
             io_chunks=True,
+            rate_limits=True,
             all_backends=True,
         ),
-        BevKind("pair", Bufferevent.pair, half_close=_finish_flush, flush_moves=True),
+        BevKind("pair", Bufferevent.pair, half_close=_finish_flush, rate_limits=True, flush_moves=True),
         BevKind("filter-pair", _make_filter_pair, half_close=_finish_flush, flush_moves=True),
         BevKind(
             "filter-socket",
