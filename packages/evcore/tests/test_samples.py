@@ -101,6 +101,12 @@ def test_hello_partial_write_finishes_when_writable() -> None:
     base, server, client, conn = _server_and_conn()
     payload = b"x" * (8 << 20)
     try:
+        prefill = 0
+        while True:  # fill the send buffer first, so the first send would block outright
+            try:
+                prefill += conn.send(b"p" * 65536)
+            except BlockingIOError:
+                break
         server._send(conn, payload)
         assert server.greeted == 0 and base.num_events() == 2  # the listener and the pending write
         got = 0
@@ -115,7 +121,7 @@ def test_hello_partial_write_finishes_when_writable() -> None:
             if not chunk:
                 break
             got += len(chunk)
-        assert got == len(payload)
+        assert got == prefill + len(payload)
         assert server.greeted == 1
         base.loop(EVLOOP_NONBLOCK)
         assert base.num_events() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from typing import Any
 
@@ -125,3 +126,20 @@ def test_read_many() -> None:
         assert total == 50
     finally:
         st.close()
+
+
+def test_release_leaves_foreign_wakeup_fd() -> None:
+    """Releasing signals leaves alone a wakeup fd another library installed after evcore took it."""
+    st = SignalState()
+    r, w = socket.socketpair()
+    w.setblocking(False)
+    try:
+        st.watch(signal.SIGUSR1)
+        signal.set_wakeup_fd(w.fileno())  # e.g. an asyncio loop started later in this thread
+        st.close()
+        assert _wakeup_fd() == w.fileno()
+    finally:
+        signal.set_wakeup_fd(-1)
+        st.close()
+        r.close()
+        w.close()

@@ -34,7 +34,6 @@ Facts and theory of operation
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import os
 import socket
@@ -278,6 +277,7 @@ class BaseFactory:
                 s.close()
         self._bases.clear()
         self._socks.clear()
+        self._cleanups.clear()
         return problems
 
     def __repr__(self) -> str:
@@ -289,12 +289,7 @@ def _inet_pair(family: int) -> tuple[socket.socket, socket.socket]:
     with socket.socket(family, socket.SOCK_STREAM) as lst:
         lst.bind((host, 0))
         lst.listen(1)
-        a = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            a.connect(lst.getsockname())
-        except OSError as exc:  # pragma: no cover - loopback always connects
-            a.close()
-            raise OSError(errno.ECONNREFUSED, str(exc)) from exc
+        a = socket.create_connection(lst.getsockname()[:2])
         b, _ = lst.accept()
     return a, b
 
