@@ -4,10 +4,12 @@ Facts and theory of operation
 -----------------------------
 * A *kind* (:class:`BevKind`) says how to make two connected bufferevents and what
   they can do.  Its ``make(base, options) -> (a, b)`` returns a connected pair on
-  ``base``: what ``a`` writes ``b`` reads and back; each end owns what lies under
-  it, so freeing an end closes its side of the connection (the peer sees
-  ``READING|EOF``).  Optional hooks and capability flags (``None``/``False`` when
-  the kind cannot) gate the tests that need them:
+  ``base`` (it may run the loop to finish a handshake, and must pass ``options``,
+  ``BEV_OPT`` bits, to the bufferevents the test talks to): what ``a`` writes
+  ``b`` reads and back; each end owns what lies under it, so freeing an end
+  closes its side of the connection (the peer sees ``READING|EOF``).  Optional
+  hooks and capability flags (``None``/``False`` when the kind cannot) gate the
+  tests that need them:
 
   - ``half_close(bev)``: stop ``bev``'s sending side for good once its output
     drained (sockets: ``shutdown(SHUT_WR)``; pairs: ``flush(EV_WRITE,
@@ -249,6 +251,15 @@ class BevKind:
     rate_limits: bool = False
     flush_moves: bool = False
     all_backends: bool = False
+
+    @property
+    def supports_half_close(self) -> bool:
+        """Whether :attr:`half_close` is provided.
+
+        >>> KINDS["socket-tcp"].supports_half_close
+        True
+        """
+        return self.half_close is not None
 
     def capable(self, capability: str) -> bool:
         """Whether this kind has ``capability`` (a hook name or a flag name).
