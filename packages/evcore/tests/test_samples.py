@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import resource
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import time
 from typing import Any
+
+import pytest
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
@@ -178,6 +181,44 @@ def test_hello_accept_emfile_does_not_raise() -> None:
         assert second.recv(100) == b"Hello, World!\n"
     finally:
         second.close()
+        client.close()
+        server.close()
+        base.free()
+
+
+def test_hello_accepts_in_bounded_batches() -> None:
+    """More pending clients than one batch (64): the rest are accepted on the next pass."""
+    from evcore import EVLOOP_NONBLOCK, EVLOOP_ONCE
+
+    base, server, client, conn = _server_and_conn()
+    conn.close()
+    clients = [socket.create_connection(server.address[:2]) for _ in range(70)]
+    try:
+        time.sleep(0.05)  # let the kernel finish the handshakes
+        base.loop(EVLOOP_NONBLOCK | EVLOOP_ONCE)
+        assert server.greeted == 64
+        base.loop(EVLOOP_NONBLOCK | EVLOOP_ONCE)
+        assert server.greeted == 70
+    finally:
+        for c in clients:
+            c.close()
+        client.close()
+        server.close()
+        base.free()
+
+
+def test_hello_unexpected_accept_error_propagates() -> None:
+    """An accept error other than running out of fds (EINVAL on a shut-down listener) leaves the loop."""
+    from evcore import EVLOOP_NONBLOCK
+
+    base, server, client, conn = _server_and_conn()
+    try:
+        server.sock.shutdown(socket.SHUT_RDWR)
+        with pytest.raises(OSError) as info:
+            base.loop(EVLOOP_NONBLOCK)
+        assert info.value.errno == errno.EINVAL
+    finally:
+        conn.close()
         client.close()
         server.close()
         base.free()
