@@ -232,7 +232,7 @@ def test_common_timeout_mixed_with_heap(base_factory: BaseFactory) -> None:
 
 
 def test_common_timeout_errors(base_factory: BaseFactory) -> None:
-    """A negative common timeout is refused; one from another base is refused by ``add``."""
+    """Negative common timeouts, another base's, and a 257th are refused."""
     base = base_factory(clock=FakeClock())
     other = base_factory(clock=FakeClock())
     with pytest.raises(ValueError):
@@ -246,6 +246,11 @@ def test_common_timeout_errors(base_factory: BaseFactory) -> None:
     zero = base.init_common_timeout(0)
     ev.add(zero)
     assert run(base) == 1
+    for i in range(1, 256):  # libevent's limit: 256 common timeouts per base
+        base.init_common_timeout(i / 1000)
+    assert base.init_common_timeout(0.255) is base.init_common_timeout(0.255)
+    with pytest.raises(EventError):
+        base.init_common_timeout(1000.0)
 
 
 def test_random_timers_fire_in_order(base_factory: BaseFactory) -> None:
