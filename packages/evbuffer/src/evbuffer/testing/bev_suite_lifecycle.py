@@ -219,10 +219,14 @@ def test_setcb_none_cancels_pending_deferred(bev_pair_factory: BevPairFactory) -
     rb = Recorder(b, drain=False)
     b.enable(EV_READ)
 
-    def burst(fd: int, what: int, arg: object) -> None:
-        a.write(b"data for nobody")  # queues deferred callbacks (pairs: at once)
+    def clear() -> None:
         a.setcb(None, None, None)
         b.setcb(None, None, None)
+
+    def burst(fd: int, what: int, arg: object) -> None:
+        a.write(b"data for nobody")
+        # deferred work runs FIFO: the data moves (queueing callbacks), then this clears them
+        base.defer(clear)
 
     timer = Event.timer(base, burst)
     timer.add(0)
