@@ -64,6 +64,7 @@ __all__ = [
     "test_fd_fires_for_event_deleted_and_readded_in_pass",
     "test_three_events_on_one_fd",
     "test_priority_init_from_callback",
+    "test_priority_init_shrinking",
 ]
 
 
@@ -699,3 +700,20 @@ def test_priority_init_from_callback(base_factory: BaseFactory) -> None:
     assert run(base) == 1
     assert ran == ["first", "late"]
     assert base.npriorities == 3
+
+
+def test_priority_init_shrinking(base_factory: BaseFactory) -> None:
+    """Fewer queues than an existing event's priority: refused, or the event still runs (never a crash)."""
+    base = base_factory()
+    base.priority_init(4)
+    ran: list[int] = []
+    ev = Event.timer(base, lambda fd, what, arg: ran.append(what))
+    ev.priority_set(3)
+    try:
+        base.priority_init(2)
+    except EventError:  # pragma: no cover - refusing is one of the two right answers
+        assert base.npriorities == 4
+    ev.active(EV_TIMEOUT)
+    assert run(base) == 1
+    assert ran == [EV_TIMEOUT]
+    assert ev.pending() == 0

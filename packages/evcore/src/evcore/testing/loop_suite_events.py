@@ -45,6 +45,7 @@ __all__ = [
     "test_exception_handler_fd_events",
     "test_exception_handler_may_loopbreak",
     "test_deferred_exception_propagates",
+    "test_free_from_callback",
     "test_foreach_event",
     "test_num_events",
     "test_dump_events",
@@ -562,3 +563,27 @@ def test_deferred_exception_propagates(base_factory: BaseFactory) -> None:
     assert ran == ["first", "boom"]
     assert run(base) == 1
     assert ran == ["first", "boom", "last"]
+
+
+def test_free_from_callback(base_factory: BaseFactory) -> None:
+    """``free()`` from inside a callback: the loop ends at once; nothing else runs; the base is freed."""
+    a, b = base_factory.socketpair()
+    base = base_factory()
+    ran: list[str] = []
+
+    def cb(fd: int, what: int, name: str) -> None:
+        ran.append(name)
+        if name == "freer":
+            base.free()
+
+    Event.timer(base, cb, "freer").active(EV_TIMEOUT)
+    Event.timer(base, cb, "second").active(EV_TIMEOUT)
+    Event(base, a, EV_READ | EV_PERSIST, cb, "io").add()
+    Event.timer(base, cb, "timer").add(5)
+    base.defer(cb, -1, 0, "deferred")
+    b.send(b"x")
+    assert run(base) == 1
+    assert ran == ["freer"]
+    assert "freed" in repr(base)
+    with pytest.raises(EventError):
+        base.loop()

@@ -33,6 +33,7 @@ __all__ = [
     "test_run_in_pool",
     "test_run_in_pool_exception",
     "test_run_in_pool_custom_executor",
+    "test_thread_add_delete_stress",
 ]
 
 _WAIT = 10.0
@@ -363,3 +364,59 @@ def test_thread_delete_waits_for_raising_callback(base_factory: BaseFactory) -> 
         t.join(_WAIT)
     assert state["seen_finished"] is True
     assert base.num_events() == 0
+
+
+def test_thread_add_delete_stress(base_factory: BaseFactory) -> None:
+    """Threads adding, activating and deleting fd events and timers during the loop leave it consistent."""
+    base = base_factory()
+    nthreads, rounds = 4, 300
+    pairs = [base_factory.socketpair() for _ in range(nthreads)]
+    fired = [0] * nthreads
+    errors: list[BaseException] = []
+
+    def cb(fd: int, what: int, i: int) -> None:
+        fired[i] += 1
+
+    looping = threading.Event()
+
+    def worker(i: int) -> None:
+        a, b = pairs[i]
+        try:
+            io_ev = Event(base, a, EV_WRITE | EV_PERSIST, cb, i)
+            timer = Event.timer(base, cb, i)
+            looping.wait(_WAIT)
+            for n in range(rounds):
+                io_ev.add()
+                timer.add(0.0005)
+                if n % 3 == 0:
+                    timer.active(EV_TIMEOUT)
+                time.sleep(0.0002)  # give the loop a chance to run them
+                io_ev.delete()
+                if n % 2:
+                    timer.delete()
+            io_ev.delete()
+            timer.delete()
+        except BaseException as exc:
+            errors.append(exc)
+
+    keep = Event.timer(base, _noop)
+    keep.add(3600)
+    Event.timer(base, lambda *x: looping.set()).add(0)
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(nthreads)]
+
+    def stopper() -> None:
+        for t in threads:
+            t.join(_WAIT * 3)
+        keep.delete()
+
+    for t in threads:
+        t.start()
+    watcher = threading.Thread(target=stopper)
+    watcher.start()
+    try:
+        assert run(base, limit=60) == 1
+    finally:
+        watcher.join(_WAIT * 4)
+    assert errors == []
+    assert base.num_events() == 0
+    assert sum(fired) > 0
