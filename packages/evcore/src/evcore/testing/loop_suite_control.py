@@ -38,6 +38,8 @@ __all__ = [
     "test_loopexit_multiple",
     "test_loopbreak",
     "test_loopbreak_from_thread",
+    "test_loopexit_from_thread",
+    "test_loopbreak_before_loop_is_forgotten",
     "test_loopcontinue",
     "test_loop_once",
     "test_loop_once_runs_until_nothing_active",
@@ -717,3 +719,31 @@ def test_priority_init_shrinking(base_factory: BaseFactory) -> None:
     assert run(base) == 1
     assert ran == [EV_TIMEOUT]
     assert ev.pending() == 0
+
+
+def test_loopexit_from_thread(base_factory: BaseFactory) -> None:
+    """``loopexit()`` from another thread wakes a sleeping loop, which ends with ``got_exit()``."""
+    a, b = base_factory.socketpair()
+    base = base_factory()
+    idle = Event(base, a, EV_READ | EV_PERSIST, _noop)
+    idle.add()
+    t = threading.Timer(0.05, base.loopexit)
+    t0 = time.monotonic()
+    t.start()
+    try:
+        assert run(base, limit=10) == 0
+    finally:
+        t.join()
+    assert time.monotonic() - t0 < 5
+    assert base.got_exit() and not base.got_break()
+    idle.delete()
+
+
+def test_loopbreak_before_loop_is_forgotten(base_factory: BaseFactory) -> None:
+    """A ``loopbreak()`` while no loop runs does not stop the next loop (libevent resets it at loop start)."""
+    base = base_factory()
+    ran: list[int] = []
+    base.loopbreak()
+    Event.timer(base, lambda *x: ran.append(1)).active(EV_TIMEOUT)
+    assert run(base) == 1
+    assert ran == [1] and not base.got_break()

@@ -58,6 +58,7 @@ __all__ = [
     "test_fd_object_kept_alive",
     "test_regular_file_fd",
     "test_write_to_closed_peer",
+    "test_read_write_one_event",
 ]
 
 
@@ -779,3 +780,16 @@ def test_write_to_closed_peer(io_base_factory: BaseFactory) -> None:
     ev.add()
     assert run(base) == 1
     assert errors and errors[0] in (errno.EPIPE, errno.ECONNRESET)
+
+
+def test_read_write_one_event(io_base_factory: BaseFactory) -> None:
+    """One event with ``EV_READ|EV_WRITE``: both conditions ready at once arrive in one callback."""
+    f = io_base_factory
+    a, b = f.socketpair()
+    base = f()
+    seen: list[int] = []
+    b.send(TEST1)
+    ev = Event(base, a, EV_READ | EV_WRITE | f.et, lambda fd, what, arg: seen.append(what))
+    ev.add()
+    assert run(base) == 1
+    assert seen == [EV_READ | EV_WRITE]
