@@ -215,6 +215,10 @@ class EventBase(Introspection, Deferral, ForkSupport, Dispatcher):
             if self._nactive:
                 raise EventError("cannot change priorities while events are active")
             self._npri = npriorities
+            for ev in self._user_events():
+                # libevent writes out of bounds here; clamp to the least urgent queue
+                if ev._pri >= npriorities:
+                    ev._pri = npriorities - 1
             self._activeqs = [deque() for _ in range(npriorities)]
 
     @property

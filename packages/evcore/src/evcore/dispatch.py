@@ -120,6 +120,13 @@ class Dispatcher(EventMap):
                 self._sleeping = False
                 log.error("evcore: %s dispatch failed: %s", self.method, exc)
                 return -1
+            except BaseException:
+                # KeyboardInterrupt, or whatever a Python signal handler raised while the
+                # backend waited (PEP 475 runs handlers inside the call): leave loop() with
+                # the lock held, as every other exit does, and the base usable
+                lock.acquire()
+                self._sleeping = False
+                raise
             lock.acquire()
             self._sleeping = False
             if self._cache_time:

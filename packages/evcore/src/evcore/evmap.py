@@ -152,6 +152,8 @@ class EventMap(BaseState):
 
     def _add_event(self, ev: Event, timeout: Any) -> None:
         with self._lock:
+            if ev._pri >= self._npri:  # made before priority_init() shrank the queues
+                ev._pri = self._npri - 1
             fl = ev._flags
             if self._freed:
                 raise EventError("event_add on a freed base")
@@ -383,6 +385,8 @@ class EventMap(BaseState):
 
     def _activate_event(self, ev: Event, what: int, ncalls: int) -> None:
         with self._lock:
+            if ev._pri >= self._npri:  # made before priority_init() shrank the queues
+                ev._pri = self._npri - 1
             self._activate_nolock(ev, what, ncalls)
             if self._sleeping and self._loop_thread != get_ident():
                 self._notify()

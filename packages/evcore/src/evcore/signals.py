@@ -107,8 +107,11 @@ class SignalState:
         if _owner[0] is self:
             _owner[0] = None
             try:
-                if signal.set_wakeup_fd(-1) == self._w.fileno():
-                    signal.set_wakeup_fd(self._prev_wakeup, warn_on_full_buffer=False)
+                current = signal.set_wakeup_fd(-1)
+                # put back what was there before us; leave another library's fd in place
+                restore = self._prev_wakeup if current == self._w.fileno() else current
+                if restore != -1:
+                    signal.set_wakeup_fd(restore, warn_on_full_buffer=False)
             except ValueError:  # pragma: no cover - not main thread
                 pass
 
