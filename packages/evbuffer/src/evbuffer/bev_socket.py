@@ -35,6 +35,8 @@ from typing import Any
 from evcore import EV_PERSIST, EV_READ, EV_TIMEOUT, EV_WRITE, Event, EventBase
 from evcore.util import sockaddr_family
 
+from .buffer_io import read_from as _read_from
+from .buffer_io import write_to as _write_to
 from .bufferevent import BEV_EVENT, BEV_OPT, SUSPEND_LOOKUP, Bufferevent
 from .errors import EvbufferError
 
@@ -92,7 +94,8 @@ class SocketBufferevent(Bufferevent):
         self._rpending = False
         self._in_read = False
         self._flush_after_read = False
-        self._out_cb = self.output.add_cb(self._output_cb)
+        self._out_cb = self.output._add_watch(self._output_watch, deletes=False)
+        self.output._recycle_to = self.input  # sent chunks become the next read's chunk
         if sock is not None:
             self._setfd(sock)
 
@@ -112,7 +115,8 @@ class SocketBufferevent(Bufferevent):
 
         os.set_blocking(fd, False)
         self._fd = fd
-        self._ev_read.assign(self.base, fd, _READ | _PERSIST, self._on_read, None)
+        on_read = self._on_read if self._lock is None else self._on_read_locked
+        self._ev_read.assign(self.base, fd, _READ | _PERSIST, on_read, None)
         self._ev_write.assign(self.base, fd, _WRITE | _PERSIST, self._on_write, None)
         self._rpending = self._wpending = False
         if self._reading():
@@ -160,69 +164,81 @@ class SocketBufferevent(Bufferevent):
             self._ev_write.add(self.timeout_write)
 
     # ------------------------------------------------------------------ reading
+    def _on_read_locked(self, fd: int, what: int, arg: Any) -> None:
+        with self._lock:  # type: ignore[union-attr]
+            self._on_read(fd, what, arg)
+
     def _on_read(self, fd: int, what: int, arg: Any) -> None:
-        lock = self._lock
-        if lock is not None:
-            lock.acquire()
+        # The hot path of every socket bufferevent: kept to one read, one callback, one
+        # (eager) write, with the rate-limit and watermark work only when they are in use.
+        if what & _TIMEOUT:
+            self._disable_io(_READ)
+            self._enabled &= ~_READ
+            self._run_eventcb(_B_READING | _B_TIMEOUT)
+            return
+        inp = self.input
+        rate = self._rate
+        howmuch = self._max_single_read
+        if rate is not None or self._wm_read[1]:
+            howmuch = self._read_limit(howmuch)
+            if not howmuch:
+                return
         try:
-            if what & _TIMEOUT:
-                self._disable_io(_READ)
-                self._enabled &= ~_READ
-                self._run_eventcb(_B_READING | _B_TIMEOUT)
-                return
-            inp = self.input
-            howmuch = self._max_single_read
-            if self._rate is not None:
-                allowed = self._rate.read_allowance()
-                if allowed <= 0:
-                    self._rate.block_read()
-                    return
-                if howmuch < 0 or allowed < howmuch:
-                    howmuch = allowed
-            high = self._wm_read[1]
-            if high:
-                room = high - len(inp)
-                if room <= 0:
-                    self._input_wm_cb(inp, None, None)
-                    return
-                if howmuch < 0 or room < howmuch:
-                    howmuch = room
-            try:
-                n = inp.read_from(self._io, howmuch)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self._disable_io(_READ)
-                self._enabled &= ~_READ
-                self._run_eventcb(_B_READING | _B_ERROR, exc.errno or errno.EIO)
-                return
-            if not n:
-                self._disable_io(_READ)
-                self._enabled &= ~_READ
-                self._run_eventcb(_B_READING | _B_EOF)
-                return
-            if self._rate is not None:
-                self._rate.consumed_read(n)
-            if len(inp) >= self._wm_read[0] and self._readcb is not None:
-                if self._defer:
-                    self._run_readcb()
-                else:
-                    self._in_read = True
-                    try:
-                        self._readcb(self, self._cbarg)
-                    finally:
-                        self._in_read = False
-                    if self._flush_after_read:
-                        self._flush_after_read = False
-                        if not self._freed and self.output:
-                            self._write_now()
+            n = _read_from(inp, self._io, howmuch)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._disable_io(_READ)
+            self._enabled &= ~_READ
+            self._run_eventcb(_B_READING | _B_ERROR, exc.errno or errno.EIO)
+            return
+        if not n:
+            self._disable_io(_READ)
+            self._enabled &= ~_READ
+            self._run_eventcb(_B_READING | _B_EOF)
+            return
+        if rate is not None and self._rate is not None:  # (a buffer callback may have dropped it)
+            self._rate.consumed_read(n)
+        cb = self._readcb
+        if cb is None or inp._len < self._wm_read[0]:
+            return
+        if self._defer:
+            self._run_readcb()
+            return
+        self._in_read = True
+        try:
+            cb(self, self._cbarg)
         finally:
-            if lock is not None:
-                lock.release()
+            self._in_read = False
+        if self._flush_after_read:
+            self._flush_after_read = False
+            if not self._freed and self.output._len:
+                self._write_now()
+
+    def _read_limit(self, howmuch: int) -> int:
+        """Cut ``howmuch`` to the rate limit and the read high watermark; 0: read nothing now."""
+        rate = self._rate
+        if rate is not None:
+            allowed = rate.read_allowance()
+            if allowed <= 0:
+                rate.block_read()
+                return 0
+            if howmuch < 0 or allowed < howmuch:
+                howmuch = allowed
+        high = self._wm_read[1]
+        if high:
+            room = high - self.input._len
+            if room <= 0:
+                self._input_wm_cb(self.input, None, None)
+                return 0
+            if howmuch < 0 or room < howmuch:
+                howmuch = room
+        return howmuch
 
     # ------------------------------------------------------------------ writing
-    def _output_cb(self, buf: Any, info: Any, arg: Any) -> None:
-        if not info.n_added or self._wpending or self._fd < 0 or self._connecting:
+    def _output_watch(self, added: int, deleted: int) -> None:
+        """The output buffer's watcher: data was added; send it now unless something waits."""
+        if not added or self._wpending or self._fd < 0 or self._connecting:
             return
         if not self._enabled & _WRITE or self._write_suspended:
             return
@@ -234,26 +250,27 @@ class SocketBufferevent(Bufferevent):
     def _write_now(self) -> None:
         """Eager write: send what the kernel takes now, wait for the write event for the rest."""
         out = self.output
+        rate = self._rate
         budget = self._max_single_write
-        if self._rate is not None:
+        if rate is not None:
             budget = self._write_budget()
             if budget == 0:
-                self._rate.block_write()
+                rate.block_write()
                 return
         try:
-            n = out.write_to(self._io, budget)
+            n = _write_to(out, self._io, budget)
         except (BlockingIOError, InterruptedError):
             n = 0
         except OSError:
             n = 0  # the write event will see the error again and report it from the loop
-        if n and self._rate is not None:
+        if n and rate is not None and self._rate is not None:
             self._rate.consumed_write(n)
-        if out:
+        if out._len:
             if not self._wpending and self._writing():
                 self._ev_write.add(self.timeout_write)
                 self._wpending = True
-        elif n and self._writecb is not None and len(out) <= self._wm_write[0]:
-            # report the drain from the loop, never inside write()
+        elif n and self._writecb is not None:
+            # drained (to 0 <= the write low watermark): report it from the loop, never inside write()
             self._ev_write.active(_WRITE)
 
     def _on_write(self, fd: int, what: int, arg: Any) -> None:
@@ -278,7 +295,7 @@ class SocketBufferevent(Bufferevent):
                         self._rate.block_write()
                         return
                 try:
-                    n = out.write_to(self._io, budget)
+                    n = _write_to(out, self._io, budget)
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError as exc:

@@ -266,7 +266,8 @@ class Buffer(SearchMixin, EolMixin, ViewsMixin):
         >>> a, b = Buffer(b"ab"), Buffer(b"cd"); a.add_buffer(b); bytes(a), len(b)
         (b'abcd', 0)
         """
-        self._check_other(other)
+        if other.__class__ is not Buffer or other is self:  # the common case costs one test
+            self._check_other(other)
         if self._freeze_end:
             raise FrozenError(_END_FROZEN)
         if other._freeze_start:
@@ -275,7 +276,9 @@ class Buffer(SearchMixin, EolMixin, ViewsMixin):
         if not n:
             return
         mine, theirs = self._chunks, other._chunks
-        if len(theirs) > len(mine):
+        if not mine:  # into an empty buffer (an echo's output): swap the deques, O(1)
+            self._chunks, other._chunks = theirs, mine
+        elif len(theirs) > len(mine):
             theirs.extendleft(reversed(mine))
             mine.clear()
             self._chunks, other._chunks = theirs, mine
@@ -284,8 +287,17 @@ class Buffer(SearchMixin, EolMixin, ViewsMixin):
             theirs.clear()
         self._len += n
         other._len = 0
-        other._front_changed(n)
-        self._moved(other, n)
+        other._gen += 1  # other._front_changed(n), inlined: everything left the front
+        if other._eol_hint is not None:
+            other._eol_hint = None
+        if other._cbs:
+            other._changed(0, n)
+        if self._cbs:
+            fast = self._fast
+            if fast is not None:
+                fast(n, 0)
+            else:
+                self._changed(n, 0)
 
     def prepend_buffer(self, other: Buffer) -> None:
         """Move all of ``other``'s bytes to the front of this buffer.
@@ -509,6 +521,7 @@ class Buffer(SearchMixin, EolMixin, ViewsMixin):
             h._buffer = None
         self._cbs.clear()
         self._n_add = self._n_del = 0
+        self._fast = None
         release_all(chunks)
 
     # ------------------------------------------------------------------ internals

@@ -21,6 +21,17 @@ System calls dominate the cost of IO from Python, so each call moves as much as 
   in one ``write_to``); a short write ends the call. ``BlockingIOError`` reaches the caller
   only when nothing at all was written; otherwise the count so far is returned.
 * What was written is drained (cleanups run, files close) and the callbacks run once per call.
+  One fully sent plain memory chunk is recycled (``Chain._recycle``: a bufferevent's output
+  hands it to its input, whose next read fills it).
+* **The lean paths.** A socket bufferevent calls these two functions once per read and once
+  per write, so the common cases are written out at the top of each, with no helper calls: a
+  read from a plain ``socket.socket`` (exactly that type: ``ssl.SSLSocket`` takes the general
+  path) into an *empty* buffer fills the spare (all of it, when it is larger than the adaptive
+  size) or one fresh chunk with one ``recv_into``; a write to a plain socket whose bytes are
+  all in at most ``IOV_MAX`` memory chunks is one ``send`` (one chunk) or ``sendmsg``, then a
+  drain done inline. A lone watcher (``CallbackHost._fast``) is called directly. Everything
+  else (files, int fds, a read after unread data, too many chunks) takes the general code,
+  with the same results.
 
 Like every module here but ``buffer``, this one reads the buffer's private chain.
 
@@ -49,6 +60,8 @@ if TYPE_CHECKING:
     from .buffer import Buffer
 
 __all__ = ["read_from", "write_to", "IOV_MAX"]
+
+_SOCKET = socket.socket  # the lean paths take exactly this type (not ssl.SSLSocket and friends)
 
 #: Most chunks gathered into one write (the OS allows ``SC_IOV_MAX``, usually 1024).
 IOV_MAX = 128
@@ -93,6 +106,47 @@ def read_from(buf: Buffer, fd: Any, howmuch: int) -> int:
     want = hint if howmuch < 0 or howmuch > hint else howmuch
     if not want:
         return 0
+    if fd.__class__ is not _SOCKET or buf._chunks:
+        return _read_general(buf, fd, howmuch, hint, want)
+    # Lean path: a plain socket into an empty buffer (a bufferevent's last read moved on).
+    ch = buf._spare
+    if ch is not None and ch.cap >= want:
+        cap = ch.cap
+        if cap > want:  # the spare is there already: offer all of it
+            want = cap if howmuch < 0 or howmuch > cap else howmuch
+        fresh = None
+    else:
+        ch = fresh = new_memory(want)
+    try:
+        got = fd.recv_into(ch.buf, want)
+    except BaseException:
+        _keep_spare(buf, fresh)
+        raise
+    if got <= 0:
+        _keep_spare(buf, fresh)
+        return 0
+    if fresh is None:
+        buf._spare = None
+    ch.end = got
+    buf._chunks.append(ch)
+    buf._len = got
+    if got >= want:
+        if want >= hint:  # filled all it was offered: busy, read more next time
+            buf._read_hint = hint * 2 if hint * 2 < buf.read_max else buf.read_max
+    elif got * 4 < hint:  # the fd ran dry early: idle, read less
+        half = hint >> 1
+        buf._read_hint = half if half > buf.read_min else buf.read_min
+    if buf._cbs:
+        fast = buf._fast
+        if fast is not None:
+            fast(got, 0)
+        else:
+            buf._changed(got, 0)
+    return got
+
+
+def _read_general(buf: Buffer, fd: Any, howmuch: int, hint: int, want: int) -> int:
+    """:func:`read_from` for everything but the lean path (any fd, free space at the end)."""
     sock = fd if isinstance(fd, socket.socket) else None
     fileno = -1 if sock is not None else _fileno(fd)
     chunks = buf._chunks
@@ -172,6 +226,74 @@ def write_to(buf: Buffer, fd: Any, howmuch: int) -> int:
         howmuch = buf._len
     if not howmuch:
         return 0
+    if fd.__class__ is not _SOCKET:
+        return _write_general(buf, fd, howmuch)
+    # Lean path: the first howmuch bytes in at most IOV_MAX memory chunks, one send/sendmsg.
+    chunks = buf._chunks
+    first = chunks[0]
+    off = first.off
+    if first.end - off >= howmuch and first.buf is not None:
+        n = fd.send(first.mv[off : off + howmuch])  # type: ignore[index]
+    else:
+        iov: list[memoryview] = []
+        count = 0
+        for ch in chunks:  # pragma: no branch - ends by break: howmuch <= len
+            if ch.buf is None or len(iov) >= IOV_MAX:
+                return _write_general(buf, fd, howmuch)
+            length = ch.end - ch.off
+            if count + length >= howmuch:
+                iov.append(ch.mv[ch.off : ch.off + howmuch - count])  # type: ignore[index]
+                break
+            iov.append(ch.mv[ch.off : ch.end])  # type: ignore[index]
+            count += length
+        n = fd.sendmsg(iov)
+    # drain n bytes: Chain._drain_front and _finish, inlined
+    buf._len -= n
+    buf._gen += 1
+    eol = buf._eol_hint
+    if eol is not None:
+        buf._eol_hint = None if eol[1] <= n else (eol[0], eol[1] - n)
+    left = n
+    keep = None
+    dead = None
+    while left:
+        ch = chunks[0]
+        length = ch.end - ch.off
+        if length > left:
+            ch.off += left
+            break
+        chunks.popleft()
+        left -= length
+        if ch.writable:
+            if not ch.lo and (keep is None or ch.cap > keep.cap):
+                keep = ch
+        elif ch.cleanup is not None or ch.file is not None:
+            if dead is None:
+                dead = [ch]
+            else:
+                dead.append(ch)
+    if keep is not None:
+        to = buf._recycle_to
+        if to is not None and to._spare is None and buf._resv is None and keep.cap <= to.read_max:
+            keep.off = keep.end = 0  # Chain._recycle's common case
+            to._spare = keep
+        else:
+            buf._recycle(keep)
+    try:
+        if dead is not None:
+            release_all(dead)
+    finally:
+        if buf._cbs:
+            fast = buf._fast
+            if fast is None:
+                buf._changed(0, n)
+            elif buf._fast_del:
+                fast(0, n)
+    return n
+
+
+def _write_general(buf: Buffer, fd: Any, howmuch: int) -> int:
+    """:func:`write_to` for everything but the lean path (files, int fds, many chunks)."""
     sock = fd if isinstance(fd, socket.socket) else None
     fileno = sock.fileno() if sock is not None else _fileno(fd)
     chunks = buf._chunks
@@ -219,11 +341,22 @@ def write_to(buf: Buffer, fd: Any, howmuch: int) -> int:
     finally:
         try:
             if dead:
+                _recycle_one(buf, dead)
                 release_all(dead)
         finally:
             if total and buf._cbs:
                 buf._changed(0, total)
     return total
+
+
+def _recycle_one(buf: Buffer, dead: list[Chunk]) -> None:
+    """Recycle the largest plain memory chunk among ``dead`` (see ``Chain._recycle``)."""
+    keep = None
+    for ch in dead:
+        if ch.writable and not ch.lo and (keep is None or ch.cap > keep.cap):
+            keep = ch
+    if keep is not None:
+        buf._recycle(keep)
 
 
 def _send_file(fileno: int, ch: Chunk, count: int) -> int:

@@ -22,6 +22,17 @@ Callbacks may add or remove callbacks and modify the buffer (which may call them
 recursively, as in libevent). An exception from a callback propagates to the caller of the
 operation; the buffer is consistent by then, and the counts are already reset.
 
+**Watchers** are the cheap form for a buffer's owner (a bufferevent watching its output):
+``_add_watch(fn)`` registers ``fn(added, deleted)`` as a callback like any other (same list,
+same order, same suspension and deferral; it gets the counts of the ``CallbackInfo``), and
+returns a handle that ``remove_cb`` takes. The saving: while a watcher is the only callback and
+callbacks are neither suspended nor deferred, ``_fast`` holds it and a change calls it directly,
+``fn(added, deleted)``, with no accumulation and no ``CallbackInfo`` (the result is the same: the
+counts would have been reset before the call anyway). ``_fast`` is recomputed whenever the list,
+the suspension depth or the scheduler changes (``_refresh_fast``), so it is ``None`` whenever
+counts could be pending. A watcher made with ``deletes=False`` is not called for changes that
+only removed bytes (``_fast_del`` false). Watcher handles are internal: never disabled.
+
 >>> from evbuffer import Buffer
 >>> buf = Buffer()
 >>> h = buf.add_cb(lambda b, info, arg: print(info, arg), "x")
@@ -63,13 +74,16 @@ class CallbackHandle:
     called
     """
 
-    __slots__ = ("cb", "arg", "enabled", "_buffer")
+    __slots__ = ("cb", "arg", "enabled", "_buffer", "watch", "deletes")
 
     def __init__(self, buffer: Any, cb: Callable[[Any, CallbackInfo, Any], object], arg: Any) -> None:
         self.cb = cb
         self.arg = arg
         self.enabled = True
         self._buffer = buffer
+        #: For a watcher (see the module docs): ``fn(added, deleted)``, else ``None``.
+        self.watch: Callable[[int, int], object] | None = None
+        self.deletes = True
 
     def enable(self) -> None:
         """Run this callback again on changes."""
@@ -106,6 +120,8 @@ class CallbackHost:
         self._cb_hold = 0
         self._cb_schedule: Callable[[Callable[[], None]], object] | None = None
         self._cb_pending = False
+        self._fast: Callable[[int, int], object] | None = None
+        self._fast_del = False
 
     def add_cb(self, cb: Callable[[Any, CallbackInfo, Any], object], arg: Any = None) -> CallbackHandle:
         """Call ``cb(buffer, info, arg)`` after changes of length; returns a handle.
@@ -120,7 +136,46 @@ class CallbackHost:
             raise TypeError(f"callback must be callable, not {type(cb).__name__}")
         handle = CallbackHandle(self, cb, arg)
         self._cbs.append(handle)
+        self._fast = None
         return handle
+
+    def _add_watch(self, fn: Callable[[int, int], object], deletes: bool = True) -> CallbackHandle:
+        """Register the owner's watcher ``fn(added, deleted)`` (module docs); ``remove_cb`` removes it.
+
+        >>> from evbuffer import Buffer
+        >>> buf = Buffer()
+        >>> h = buf._add_watch(lambda added, deleted: print("watch", added, deleted), deletes=False)
+        >>> buf.add(b"abc"); buf.drain(1)
+        watch 3 0
+        >>> buf._fast is not None
+        True
+        """
+
+        def adapter(buf: Any, info: CallbackInfo, arg: Any) -> None:
+            if info.n_added or deletes:
+                fn(info.n_added, info.n_deleted)
+
+        handle = CallbackHandle(self, adapter, None)
+        handle.watch = fn
+        handle.deletes = deletes
+        self._cbs.append(handle)
+        self._refresh_fast()
+        return handle
+
+    def _refresh_fast(self) -> None:
+        """Recompute ``_fast``: the lone watcher while nothing is suspended, deferred or pending."""
+        cbs = self._cbs
+        if (
+            len(cbs) == 1
+            and cbs[0].watch is not None
+            and not self._cb_hold
+            and self._cb_schedule is None
+            and not (self._n_add or self._n_del)
+        ):
+            self._fast = cbs[0].watch
+            self._fast_del = cbs[0].deletes
+        else:
+            self._fast = None
 
     def remove_cb(self, handle: CallbackHandle) -> None:
         """Unregister a callback; ``ValueError`` if it is not registered on this buffer.
@@ -134,6 +189,7 @@ class CallbackHost:
             if h is handle:
                 del self._cbs[i]
                 handle._buffer = None
+                self._refresh_fast()
                 return
         raise ValueError("callback is not registered on this buffer")
 
@@ -145,6 +201,7 @@ class CallbackHost:
         >>> buf.suspend_callbacks(); buf.resume_callbacks()
         """
         self._cb_hold += 1
+        self._fast = None
 
     def resume_callbacks(self) -> None:
         """End a :meth:`suspend_callbacks`; the outermost one reports what changed meanwhile.
@@ -158,8 +215,12 @@ class CallbackHost:
         if self._cb_hold <= 0:
             raise ValueError("resume_callbacks() without suspend_callbacks()")
         self._cb_hold -= 1
-        if self._cb_hold == 0 and (self._n_add or self._n_del):
-            self._changed(0, 0)
+        if self._cb_hold == 0:
+            try:
+                if self._n_add or self._n_del:
+                    self._changed(0, 0)
+            finally:
+                self._refresh_fast()
 
     def defer_callbacks(self, scheduler: Any) -> None:
         """Run callbacks later, once per batch of changes, through ``scheduler``.
@@ -179,8 +240,11 @@ class CallbackHost:
         """
         if scheduler is None:
             self._cb_schedule = None
-            if self._n_add or self._n_del:
-                self._changed(0, 0)
+            try:
+                if self._n_add or self._n_del:
+                    self._changed(0, 0)
+            finally:
+                self._refresh_fast()
             return
         defer = getattr(scheduler, "defer", None)
         if defer is None:
@@ -188,9 +252,15 @@ class CallbackHost:
                 raise TypeError("scheduler must have .defer(fn) or be callable")
             defer = scheduler
         self._cb_schedule = defer
+        self._fast = None
 
     def _changed(self, added: int, deleted: int) -> None:
         """Account a change and run (or schedule) the callbacks; callers test ``self._cbs`` first."""
+        fast = self._fast
+        if fast is not None:
+            if added or self._fast_del:
+                fast(added, deleted)
+            return
         self._n_add += added
         self._n_del += deleted
         if self._cb_hold:

@@ -10,6 +10,14 @@ Facts and theory of operation
   own size; a big immutable ``bytes`` is kept by reference, not copied). ``_spare`` is at most
   one empty writable chunk outside the chain, made by ``expand``/``reserve_space``/
   ``read_from`` and used by the next append that does not fit in the last chunk.
+* Recycling (``_recycle``): a memory chunk that ``write_to`` sent whole and drained is reused
+  rather than left to the allocator, when nothing else can see it (writable, ``lo == 0``, no
+  reservation): as the spare of ``_recycle_to`` (a bufferevent's output recycles into its
+  input, so an echo's next read fills the chunk its last write sent: no allocation, no
+  zero-filling, no page faults for large chunks), else as this buffer's own spare. Views
+  handed out earlier (``peek``, ``pullup``) may then show new bytes: as documented, they show
+  the buffer's bytes only until the next change. A recycled spare stays with the buffer while
+  the connection is idle: at most ``read_max`` bytes (``clear()`` drops it).
 * Draining (``_drain_front``) advances the first chunk's ``off`` and drops whole chunks: what
   stays is never copied. A dropped chunk is *released* (a reference's ``cleanup(data)`` runs,
   a file closes) by ``_finish``, after the buffer is consistent again, and then the callbacks
@@ -81,6 +89,7 @@ class Chain(CallbackHost):
         self._gen = 0
         self._eol_hint: tuple[EOL, int] | None = None
         self._read_hint = self.read_min
+        self._recycle_to: Chain | None = None
         self._init_callbacks()
 
     def _append(self, data: Any, n: int) -> None:
@@ -163,6 +172,30 @@ class Chain(CallbackHost):
                 last.off = last.end = 0
                 self._spare = last
         return dead
+
+    def _recycle(self, ch: Chunk) -> None:
+        """Keep ``ch``, just drained out of the chain, as a spare if that is safe and useful.
+
+        Only plain memory nobody else shares: writable, ``lo == 0`` (no ``remove_buffer``
+        split gave its front away), and no reservation outstanding on this buffer (its views
+        may point into ``ch``). It goes to ``_recycle_to``'s spare first (a bufferevent's
+        output hands sent chunks to its input, whose next read fills them), replacing a
+        smaller spare there unless that one is reserved, and only up to that buffer's
+        ``read_max``; else it becomes this buffer's spare if the chain is empty and it is
+        small (``SPARE_KEEP_MAX``), as in :meth:`_drain_front`. Otherwise it is dropped.
+        """
+        if not ch.writable or ch.lo or self._resv is not None:
+            return
+        to = self._recycle_to
+        if to is not None and ch.cap <= to.read_max:
+            spare = to._spare
+            if spare is None or (spare.cap < ch.cap and to._resv is None):
+                ch.off = ch.end = 0
+                to._spare = ch
+                return
+        if self._spare is None and not self._chunks and ch.cap <= SPARE_KEEP_MAX:
+            ch.off = ch.end = 0
+            self._spare = ch
 
     def _finish(self, dead: list[Chunk], added: int, deleted: int) -> None:
         try:
