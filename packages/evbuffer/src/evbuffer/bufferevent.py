@@ -61,6 +61,7 @@ from .errors import EvbufferError
 if TYPE_CHECKING:  # pragma: no cover
     from evcore import EventBase
 
+    from .bev_socket import SocketBufferevent
     from .ratelimit import RateLimit, _BevRate
 
 __all__ = [
@@ -201,7 +202,7 @@ class Bufferevent:
 
     # ------------------------------------------------------------------ constructors
     @staticmethod
-    def socket(base: EventBase, sock: Any = None, options: int = 0) -> Bufferevent:
+    def socket(base: EventBase, sock: Any = None, options: int = 0) -> SocketBufferevent:
         """A bufferevent over a socket (an object or an int fd; ``None``: made by :meth:`connect`).
 
         The socket is owned (closed at :meth:`free`) only with ``BEV_OPT.CLOSE_ON_FREE``,
