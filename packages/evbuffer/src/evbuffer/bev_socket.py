@@ -383,6 +383,10 @@ class SocketBufferevent(Bufferevent):
                 self._ev_write.delete()
                 self._wpending = False
             self._run_eventcb(_B_ERROR, err)
+            if err == errno.EISCONN and not self._freed:
+                # connect() on a connected socket: the connection itself goes on as it was
+                events = (_READ if self._reading() else 0) | (_WRITE if self._writing() else 0)
+                self._enable_io(events)
             return False
         self._run_eventcb(_B_CONNECTED)
         if self._freed:
