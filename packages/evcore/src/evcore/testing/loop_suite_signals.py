@@ -8,6 +8,7 @@ restores what it changed.  Signal events can only be added from the main thread
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 
 from ..errors import EventError
 from ..event import Event, event_self_cbarg
-from ..flags import EV_PERSIST, EV_SIGNAL, EV_TIMEOUT, EV_WRITE, EVLOOP_NONBLOCK
+from ..flags import EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE, EVLOOP_NONBLOCK, EVLOOP_ONCE
 from . import FakeClock
 from .loop_suite_support import BaseFactory, open_fds, run
 
@@ -39,6 +40,7 @@ __all__ = [
     "test_signal_nonpersistent",
     "test_signal_switchbase_by_add",
     "test_signal_ncalls_accumulate_while_starved",
+    "test_keyboard_interrupt_during_wait",
 ]
 
 
@@ -359,3 +361,26 @@ def test_signal_ncalls_accumulate_while_starved(base_factory: BaseFactory) -> No
     assert run(base) == 1
     assert passes[0] == 3
     assert ncalls == [3]
+
+
+def test_keyboard_interrupt_during_wait(base_factory: BaseFactory) -> None:
+    """Ctrl-C (SIGINT, Python's default handler) while the loop sleeps: ``KeyboardInterrupt`` leaves
+    ``loop()`` and the base is usable afterwards."""
+    a, b = base_factory.socketpair()
+    base = base_factory()
+    seen: list[int] = []
+    ev = Event(base, a, EV_READ | EV_PERSIST, lambda fd, what, arg: seen.append(what))
+    ev.add()
+    with _handler(signal.SIGINT, signal.default_int_handler):
+        killer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+        killer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                run(base, limit=10)
+        finally:
+            killer.join()
+    assert not base._running
+    b.send(b"x")
+    assert run(base, EVLOOP_ONCE) == 0
+    assert seen == [EV_READ]
+    ev.delete()
