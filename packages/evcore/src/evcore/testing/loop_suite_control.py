@@ -706,19 +706,25 @@ def test_priority_init_from_callback(base_factory: BaseFactory) -> None:
 
 def test_priority_init_shrinking(base_factory: BaseFactory) -> None:
     """Fewer queues than an existing event's priority: refused, or the event still runs (never a crash)."""
-    base = base_factory()
+    clock = FakeClock(autojump=True)
+    base = base_factory(clock=clock)
     base.priority_init(4)
-    ran: list[int] = []
-    ev = Event.timer(base, lambda fd, what, arg: ran.append(what))
-    ev.priority_set(3)
+    ran: list[str] = []
+    idle = Event.timer(base, lambda fd, what, arg: ran.append("idle"))  # assigned only
+    pending = Event.timer(base, lambda fd, what, arg: ran.append("pending"))  # added before
+    later = Event.timer(base, lambda fd, what, arg: ran.append("later"))  # added after
+    for ev in (idle, pending, later):
+        ev.priority_set(3)
+    pending.add(1.0)
     try:
         base.priority_init(2)
     except EventError:  # pragma: no cover - refusing is one of the two right answers
         assert base.npriorities == 4
-    ev.active(EV_TIMEOUT)
+    later.add(2.0)
+    idle.active(EV_TIMEOUT)
     assert run(base) == 1
-    assert ran == [EV_TIMEOUT]
-    assert ev.pending() == 0
+    assert ran == ["idle", "pending", "later"]
+    assert all(ev.pending() == 0 for ev in (idle, pending, later))
 
 
 def test_loopexit_from_thread(base_factory: BaseFactory) -> None:
