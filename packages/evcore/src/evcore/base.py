@@ -172,11 +172,6 @@ class EventBase(Introspection, Deferral, ForkSupport, Dispatcher):
         detail = f" (tried {'; '.join(tried)})" if tried else ""
         raise EventError(f"no event backend satisfies {config!r}{detail}")
 
-    def _update_time(self) -> None:
-        if self._cache_time:
-            self._now = float(self._clock.monotonic())
-            self._now_wall = None
-
     def gettimeofday_cached(self) -> float:
         """Wall-clock time (``time.time()`` semantics), cached once per loop iteration.
 

@@ -26,7 +26,9 @@ class FakeClock:
     (10.0, True)
     """
 
-    def __init__(self, start: float = 0.0, autojump: bool = False, start_wall: float = 1_000_000_000.0) -> None:
+    def __init__(
+        self, start: float = 0.0, autojump: bool = False, start_wall: float = 1_000_000_000.0
+    ) -> None:
         self._now = float(start)
         self._start = float(start)
         self._wall0 = float(start_wall)
