@@ -155,6 +155,8 @@ class EpollBackend(UnixBackend):
     features = Feature.ET | Feature.O1 | Feature.EARLY_CLOSE
     need_reinit = True
     changelist = True
+    #: The base's hot path: :meth:`dispatch_raw` results are mapped through this table.
+    raw_table = RAW_TABLE
 
     @classmethod
     def available(cls) -> bool:
