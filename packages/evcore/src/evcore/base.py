@@ -240,7 +240,7 @@ class EventBase(Introspection, Deferral, ForkSupport, Dispatcher):
                     return ct
             if len(self._commons) >= _MAX_COMMON_TIMEOUTS:
                 raise EventError(f"at most {_MAX_COMMON_TIMEOUTS} common timeouts per base")
-            ct = CommonTimeout(seconds)
+            ct = CommonTimeout(seconds, self)
             self._commons.append(ct)
             return ct
 

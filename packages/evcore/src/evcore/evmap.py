@@ -97,7 +97,7 @@ class EventMap(BaseState):
             else:
                 common.cancel(entry)
         if type(timeout) is CommonTimeout:
-            if timeout not in self._commons:
+            if timeout._owner is not self:
                 raise EventError("that common timeout belongs to another base")
             if deadline is None:
                 deadline = self._mono() + timeout.duration
@@ -134,21 +134,41 @@ class EventMap(BaseState):
         return best
 
     def _expire_timers(self, now: float) -> None:
-        due = self._timers.pop_due(now)
+        """Activate the events whose timers are due at ``now`` (heap first, then common queues)."""
+        heap = self._theap
+        due: list[Event] | None = self._timers.pop_due(now) if heap and heap[0][0] <= now else None
         for ct in self._commons:
-            ct.pop_due(now, due)
+            q = ct._queue
+            if q and q[0][0] <= now:
+                if due is None:
+                    due = []
+                ct.pop_due(now, due)
+        if not due:
+            return
+        n = 0
+        queues = self._activeqs
         for ev in due:
-            ev._last_deadline = ev._tentry[0]
+            ev._last_deadline = ev._tentry[0]  # type: ignore[index]
             ev._tentry = None
             ev._tcommon = None
             fl = ev._flags & ~F_TIMEOUT
-            if not ev.events & EV_PERSIST and fl & F_INSERTED:
-                self._remove_inserted(ev)
-                fl = ev._flags & ~F_TIMEOUT
-            ev._flags = fl
             if not fl & F_INSERTED:
                 self._npending -= 1
-            self._activate_nolock(ev, EV_TIMEOUT, 1)
+            elif fl & F_ONESHOT:
+                # a one-shot fd or signal event whose timeout fired is no longer pending
+                ev._flags = fl
+                self._remove_inserted(ev)
+                fl = ev._flags
+                self._npending -= 1
+            if fl & (F_ACTIVE | F_STALE):
+                ev._flags = fl
+                self._activate_nolock(ev, EV_TIMEOUT, 1)
+            else:
+                ev._flags = fl | F_ACTIVE
+                ev._res = EV_TIMEOUT
+                queues[ev._pri].append(ev)
+                n += 1
+        self._nactive += n
 
     def _add_event(self, ev: Event, timeout: Any) -> None:
         with self._lock:
@@ -183,6 +203,21 @@ class EventMap(BaseState):
                     entry = [now + timeout, next(self._tseq), ev]
                     heappush(self._theap, entry)
                     ev._tentry = entry
+                    ev._timeout = timeout
+                elif tt is CommonTimeout and timeout._owner is self and ev._tentry is None:
+                    # inline common-timeout scheduling: O(1) append in deadline order
+                    now = self._now
+                    if now is None:
+                        now = self._clock.monotonic()
+                    deadline = now + timeout.duration
+                    q = timeout._queue
+                    if not q or q[-1][0] <= deadline:
+                        entry = [deadline, ev]
+                        q.append(entry)
+                    else:
+                        entry = timeout.push(deadline, ev)
+                    ev._tentry = entry
+                    ev._tcommon = timeout
                     ev._timeout = timeout
                 else:
                     self._schedule(ev, timeout)
@@ -329,9 +364,19 @@ class EventMap(BaseState):
                 finally:
                     self._waiters -= 1
             fl = ev._flags
-            if fl & ~F_ONESHOT == F_INIT | F_TIMEOUT and ev._tcommon is None:
-                # fast path: a pending pure timer
-                self._timers.cancel(ev._tentry)  # type: ignore[arg-type]
+            if fl & ~F_ONESHOT == F_INIT | F_TIMEOUT:
+                # fast path: a pending pure timer (lazy deletion, O(1))
+                entry = ev._tentry
+                common = ev._tcommon
+                if common is None:
+                    entry[2] = None  # type: ignore[index]
+                    timers = self._timers
+                    timers._dead += 1
+                    if timers._dead > 64 and timers._dead * 2 > len(self._theap):
+                        timers.compact()
+                else:
+                    entry[1] = None  # type: ignore[index]
+                    ev._tcommon = None
                 ev._tentry = None
                 ev._timeout = None
                 ev._flags = fl & ~F_TIMEOUT

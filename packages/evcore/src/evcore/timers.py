@@ -62,12 +62,15 @@ class TimerHeap:
         """Forget ``entry`` (it must be live)."""
         entry[2] = None
         self._dead += 1
+        if self._dead > 64 and self._dead * 2 > len(self._heap):
+            self.compact()
+
+    def compact(self) -> None:
+        """Drop the cancelled entries (in place: the base keeps a reference to the list)."""
         heap = self._heap
-        if self._dead > 64 and self._dead * 2 > len(heap):
-            # compact in place: the base keeps a reference to this list
-            heap[:] = [e for e in heap if e[2] is not None]
-            heapq.heapify(heap)
-            self._dead = 0
+        heap[:] = [e for e in heap if e[2] is not None]
+        heapq.heapify(heap)
+        self._dead = 0
 
     def next_deadline(self) -> float | None:
         """The earliest live deadline, or ``None`` when empty."""
@@ -116,11 +119,12 @@ class CommonTimeout:
     (2.5, 2.5)
     """
 
-    __slots__ = ("duration", "_queue", "__weakref__")
+    __slots__ = ("duration", "_queue", "_owner", "__weakref__")
 
-    def __init__(self, duration: float) -> None:
+    def __init__(self, duration: float, owner: object = None) -> None:
         self.duration = float(duration)
         self._queue: deque[list[Any]] = deque()
+        self._owner = owner  # the base that made it
 
     def __float__(self) -> float:
         return self.duration
