@@ -32,6 +32,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 from . import flags as _flags
@@ -63,6 +65,7 @@ F_INIT = 0x40
 F_ONESHOT = 0x80  # not EV_PERSIST: lets dispatch test one word for the plain case
 
 _SELF_ARG = object()
+_IDLE_TIMER = F_INIT | F_ONESHOT
 _NOT_TIMER = EV_SIGNAL | EV_READ | EV_WRITE | EV_CLOSED
 
 
@@ -179,7 +182,24 @@ class Event:
         ...     Event.timer(base, print).fd
         -1
         """
-        return cls(base, -1, 0, callback, arg)
+        if cls is not Event or not callable(callback):
+            return cls(base, -1, 0, callback, arg)  # subclasses keep their __init__
+        ev = cls.__new__(cls)
+        ev.base = base
+        ev.fd = -1
+        ev.events = 0
+        ev.callback = callback
+        ev.arg = ev if arg is _SELF_ARG else arg
+        ev._fdobj = None
+        ev._flags = F_INIT | F_ONESHOT
+        ev._res = 0
+        ev._pri = base._npri >> 1
+        ev._ncalls = 0
+        ev._tentry = None
+        ev._tcommon = None
+        ev._timeout = None
+        ev._last_deadline = 0.0
+        return ev
 
     @classmethod
     def signal(cls, base: EventBase, signum: int, callback: Callback, arg: Any = None) -> Event:
@@ -251,6 +271,24 @@ class Event:
         base = self.base
         if base is None or not self._flags & F_INIT:
             base = self._checked_base("event_add")
+        if type(timeout) is float and self._flags | F_ONESHOT == _IDLE_TIMER and not self.events:
+            # fast path: an idle pure timer with a float timeout (servers do this a lot)
+            if not timeout >= 0:
+                raise ValueError(f"invalid timeout {timeout!r}")
+            with base._lock:
+                if self._flags | F_ONESHOT == _IDLE_TIMER and self._pri < base._npri and not base._freed:
+                    now = base._now
+                    if now is None:
+                        now = base._clock.monotonic()
+                    entry = [now + timeout, next(base._tseq), self]
+                    heappush(base._theap, entry)
+                    self._tentry = entry
+                    self._timeout = timeout
+                    self._flags |= F_TIMEOUT
+                    base._npending += 1
+                    if base._sleeping and base._loop_thread != get_ident():
+                        base._notify()
+                    return
         base._add_event(self, timeout)
 
     def delete(self) -> None:

@@ -26,7 +26,6 @@ from ._basestate import (
     _IOMASK,
     _KMASK,
     EV_ET,
-    EV_PERSIST,
     EV_READ,
     EV_SIGNAL,
     EV_TIMEOUT,
