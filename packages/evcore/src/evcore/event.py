@@ -40,10 +40,10 @@ from . import flags as _flags
 from .debug import _state as _debug_state
 from .errors import DebugModeError, EventError
 from .flags import EV
+from .timers import CommonTimeout
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import EventBase
-    from .timers import CommonTimeout
 
 # plain ints on hot paths: IntFlag operators run Python code
 EV_CLOSED = int(_flags.EV_CLOSED)
@@ -271,17 +271,32 @@ class Event:
         base = self.base
         if base is None or not self._flags & F_INIT:
             base = self._checked_base("event_add")
-        if type(timeout) is float and self._flags | F_ONESHOT == _IDLE_TIMER and not self.events:
-            # fast path: an idle pure timer with a float timeout (servers do this a lot)
-            if not timeout >= 0:
-                raise ValueError(f"invalid timeout {timeout!r}")
+        tt = type(timeout)
+        idle_timer = self._flags | F_ONESHOT == _IDLE_TIMER and not self.events
+        if idle_timer and (tt is float or tt is CommonTimeout):
+            # fast path: an idle pure timer (servers arm and cancel these all the time)
             with base._lock:
                 if self._flags | F_ONESHOT == _IDLE_TIMER and self._pri < base._npri and not base._freed:
                     now = base._now
                     if now is None:
                         now = base._clock.monotonic()
-                    entry = [now + timeout, next(base._tseq), self]
-                    heappush(base._theap, entry)
+                    if tt is float:
+                        seconds: float = timeout  # type: ignore[assignment]
+                        if not seconds >= 0:  # negative or NaN
+                            raise ValueError(f"invalid timeout {timeout!r}")
+                        entry = [now + seconds, next(base._tseq), self]
+                        heappush(base._theap, entry)
+                    else:
+                        if timeout._owner is not base:  # type: ignore[union-attr]
+                            raise EventError("that common timeout belongs to another base")
+                        deadline = now + timeout.duration  # type: ignore[union-attr]
+                        q = timeout._queue  # type: ignore[union-attr]
+                        if not q or q[-1][0] <= deadline:
+                            entry = [deadline, self]
+                            q.append(entry)
+                        else:
+                            entry = timeout.push(deadline, self)  # type: ignore[union-attr]
+                        self._tcommon = timeout  # type: ignore[assignment]
                     self._tentry = entry
                     self._timeout = timeout
                     self._flags |= F_TIMEOUT
