@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/run.py [--quick] [--only chain|timers] [--json FILE] [--plot FILE.png]
+    python bench/run.py [--quick] [--only chain|timers|overhead|echo|buffers] [--json FILE] [--plot FILE.png]
                         [--reps R] [--nfds 100,1000,10000] [--active A] [--writes W]
                         [--timers N] [--impls SUBSTR,...] [--cpu K] [--profile IMPL[:N]]
 
@@ -40,7 +40,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import buffer_moves
 import chain
+import echo
 import overhead
 import timers
 
@@ -485,7 +487,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="small, fast configuration (smoke test)")
-    ap.add_argument("--only", choices=("chain", "timers", "overhead"), help="run one benchmark only")
+    ap.add_argument(
+        "--only",
+        choices=("chain", "timers", "overhead", "echo", "buffers"),
+        help="run one benchmark only (echo: evbuffer echo servers vs asyncio/uvloop; buffers: Buffer moves)",
+    )
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     ap.add_argument("--plot", metavar="FILE.png", help="bar charts (needs matplotlib; skipped without)")
     ap.add_argument("--reps", type=int, help="repetitions per measurement")
@@ -568,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "overhead"):
         out["overhead"] = bench_overhead(cfg, wanted, log)
         print("\n".join(report_overhead(out["overhead"], args.clock)), flush=True)
+    if args.only in (None, "buffers"):
+        out["buffers"] = buffer_moves.run(args.quick, cfg["reps"])
+        print(buffer_moves.format_table(out["buffers"]), flush=True)
+    if args.only in (None, "echo"):
+        out["echo"] = echo.run(args.quick, 0)
+        print(echo.format_table(out["echo"]), flush=True)
     out["targets"] = verdicts
     out["meta"]["clock"] = args.clock
     out["meta"]["loadavg_end"] = os.getloadavg()
