@@ -110,11 +110,14 @@ class _Thread(threading.Thread):
 
 
 class Sampler:
-    """A persistent 2 ms timer on the loop under test: the largest input and output it sees per name.
+    """The largest input and output per name, watched from the loop under test.
 
-    ``bevs()`` yields ``(name, bufferevent)``; :attr:`reached` ``[name]`` is set once that
-    bufferevent's output held ``threshold`` bytes; :attr:`paused` ``[name]`` once it was seen
-    live with reading disabled.
+    :meth:`note_add` takes an output's exact length each time a sample's read callback adds to
+    it (see :class:`_PeakProxy`, :class:`_PeakNetcat`): outputs grow only there, so
+    :attr:`max_out` holds their true peaks; :meth:`note_paused` marks in :attr:`paused` a
+    bufferevent whose read callback stopped its reading (flow control). A persistent 2 ms
+    timer samples the inputs into :attr:`max_in` (``bevs()`` yields ``(name, bufferevent)``).
+    :attr:`reached` ``[name]`` is set once that output held ``threshold`` bytes.
     """
 
     def __init__(
@@ -133,12 +136,22 @@ class Sampler:
         return table.setdefault(name, threading.Event())
 
     def note(self, name: str, bev: Bufferevent) -> None:
+        """A sample of ``bev``'s buffers (from the timer)."""
         out, inp = len(bev.output), len(bev.input)
         self.max_out[name] = max(self.max_out.get(name, 0), out)
         self.max_in[name] = max(self.max_in.get(name, 0), inp)
         if out >= self.threshold:
             self._event(self.reached, name).set()
-        if not bev.get_enabled() & EV_READ:
+
+    def note_add(self, name: str, length: int) -> None:
+        """An output's exact length right after data was added to it (its peak)."""
+        self.max_out[name] = max(self.max_out.get(name, 0), length)
+        if length >= self.threshold:
+            self._event(self.reached, name).set()
+
+    def note_paused(self, name: str, bev: Bufferevent) -> None:
+        """Called right after a read callback: was reading on ``bev`` just stopped?"""
+        if not bev.freed and not bev.get_enabled() & EV_READ:
             self._event(self.paused, name).set()
 
     def _tick(self, fd: int, what: int, arg: Any) -> None:
@@ -160,7 +173,8 @@ class Sampler:
         return True
 
     def __repr__(self) -> str:
-        return f"<Sampler max_out={self.max_out} max_in={self.max_in} paused={sorted(self.paused)}>"
+        paused = sorted(name for name, ev in self.paused.items() if ev.is_set())
+        return f"<Sampler max_out={self.max_out} max_in={self.max_in} paused={paused}>"
 
     def was_paused(self, name: str) -> bool:
         return self._event(self.paused, name).is_set()
@@ -178,24 +192,42 @@ class LoopThread:
         self.thread.result()
 
 
+class _PeakProxy(le_proxy.Proxy):
+    """The sample's proxy, telling ``on_add`` each destination's length as its readcb fills it.
+
+    Data enters an output only in readcb, so these are the outputs' peaks (the bufferevents'
+    own write callbacks, deferred, send nothing before readcb returns).
+    """
+
+    on_add: Callable[[Bufferevent, int], None]
+    on_read_done: Callable[[Bufferevent], None]
+
+    def readcb(self, bev: Bufferevent, partner: Bufferevent) -> None:
+        self.on_add(partner, len(partner.output) + len(bev.input))
+        super().readcb(bev, partner)
+        self.on_read_done(bev)
+
+
 class ProxyRunner:
     """A :class:`le_proxy.Proxy` in front of ``upstream`` on a loop thread, with a sampler."""
 
     def __init__(self, upstream: Any, **kwargs: Any) -> None:
         self.base = EventBase()
         self.pairs: list[tuple[Bufferevent, Bufferevent]] = []
-        self.proxy = le_proxy.Proxy(
+        self.names: dict[int, str] = {}
+        self.proxy = _PeakProxy(
             self.base, ("127.0.0.1", 0), upstream, on_connection=self._on_connection, **kwargs
         )
+        self.proxy.on_add = lambda bev, length: self.sampler.note_add(self.names[id(bev)], length)
+        self.proxy.on_read_done = lambda bev: self.sampler.note_paused(self.names[id(bev)], bev)
         self.sampler = Sampler(self.base, self._bevs, self.proxy.max_output)
         self.loop = LoopThread(self.base)
         self.sampler.loop_thread = self.loop.thread
 
     def _on_connection(self, client: Bufferevent, server: Bufferevent) -> None:
         self.pairs.append((client, server))
-        # also sample each time an output changes (from the loop: the callbacks are deferred)
-        for name, bev in (("client", client), ("server", server)):
-            bev.output.add_cb(lambda buf, info, arg: self.sampler.note(arg[0], arg[1]), (name, bev))
+        self.names[id(client)] = "client"
+        self.names[id(server)] = "server"
 
     def _bevs(self) -> Iterable[tuple[str, Bufferevent]]:
         for client, server in self.pairs:
@@ -798,6 +830,23 @@ def test_becat_main_errors() -> None:
         becat.Netcat(base, max_output=1)
 
 
+class _PeakNetcat(becat.Netcat):
+    """The sample's Netcat, telling the sampler each output's length as a read callback fills it."""
+
+    sampler: Sampler
+
+    def stdin_readcb(self, bev: Bufferevent, arg: Any) -> None:
+        assert self.net is not None
+        self.sampler.note_add("net", len(self.net.output) + len(bev.input))
+        super().stdin_readcb(bev, arg)
+        self.sampler.note_paused("stdin", bev)
+
+    def net_readcb(self, bev: Bufferevent, arg: Any) -> None:
+        self.sampler.note_add("stdout", len(self.stdout.output) + len(bev.input))
+        super().net_readcb(bev, arg)
+        self.sampler.note_paused("net", bev)
+
+
 class NetcatRunner:
     """An in-process :class:`becat.Netcat` over two pipes, on a loop thread, with a sampler.
 
@@ -808,13 +857,13 @@ class NetcatRunner:
         self.base = EventBase()
         self.stdin_r, self.stdin_w = os.pipe()
         self.stdout_r, self.stdout_w = os.pipe()
-        self.nc = becat.Netcat(
+        self.nc = _PeakNetcat(
             self.base,
             stdin_fd=self.stdin_r if stdin_fd is None else stdin_fd,
             stdout_fd=self.stdout_w,
             max_output=max_output,
         )
-        self.sampler = Sampler(self.base, self._bevs, max_output)
+        self.sampler = self.nc.sampler = Sampler(self.base, self._bevs, max_output)
         self.session: _Thread | None = None
 
     def _bevs(self) -> Iterable[tuple[str, Bufferevent]]:

@@ -79,6 +79,7 @@ class Netcat:
     """One netcat session: ``stdin_fd`` to a socket, the socket to ``stdout_fd``.
 
     Call :meth:`connect` or :meth:`listen`, then :meth:`run`, which returns the exit status.
+    The methods named ``*cb`` are the bufferevents' callbacks.
 
     >>> import os, socket, threading
     >>> server = socket.create_server(("127.0.0.1", 0))
@@ -119,7 +120,7 @@ class Netcat:
         self._target: tuple[str, int] = ("", 0)
         # stdout: writing only; its write callback runs once the output drained to half
         self.stdout = Bufferevent.socket(base, stdout_fd)
-        self.stdout.setcb(None, self._stdout_writecb, self._stdout_eventcb)
+        self.stdout.setcb(None, self.stdout_writecb, self.stdout_eventcb)
         self.stdout.setwatermark(EV_WRITE, max_output // 2, 0)
 
     # ------------------------------------------------------------------ setting up
@@ -146,7 +147,7 @@ class Netcat:
 
     def _attach(self, net: Bufferevent) -> None:
         self.net = net
-        net.setcb(self._net_readcb, self._net_writecb, self._net_eventcb)
+        net.setcb(self.net_readcb, self.net_writecb, self.net_eventcb)
         net.setwatermark(EV_WRITE, self.max_output // 2, 0)
         net.enable(EV_READ | EV_WRITE)
 
@@ -156,7 +157,7 @@ class Netcat:
         fd = self._stdin_fd
         if _pollable(fd):
             self.stdin = Bufferevent.socket(self.base, fd)
-            self.stdin.setcb(self._stdin_readcb, None, self._stdin_eventcb)
+            self.stdin.setcb(self.stdin_readcb, None, self.stdin_eventcb)
             self.stdin.enable(EV_READ)
             return
         # a file (or a device) the loop cannot watch: send a regular file's contents with
@@ -169,21 +170,24 @@ class Netcat:
         self._stdin_ended()
 
     # ------------------------------------------------------------------ stdin -> net
-    def _stdin_readcb(self, bev: Bufferevent, arg: Any) -> None:
+    def stdin_readcb(self, bev: Bufferevent, arg: Any) -> None:
+        """stdin has data: move it to the socket's output; stop reading stdin if that is full."""
         assert self.net is not None
         self.net.write_buffer(bev.input)
         if len(self.net.output) >= self.max_output:
-            bev.disable(EV_READ)  # the peer is slow: wait for _net_writecb
+            bev.disable(EV_READ)  # the peer is slow: wait for net_writecb
             self._stdin_paused = True
 
-    def _net_writecb(self, bev: Bufferevent, arg: Any) -> None:
+    def net_writecb(self, bev: Bufferevent, arg: Any) -> None:
+        """The socket's output drained to half: read stdin again; after stdin's EOF, half-close."""
         if self._stdin_paused and self.stdin is not None:
             self._stdin_paused = False
             self.stdin.enable(EV_READ)
         if self._stdin_eof and not bev.output:
             self._shutdown_write()
 
-    def _stdin_eventcb(self, bev: Bufferevent, what: BEV_EVENT, arg: Any) -> None:
+    def stdin_eventcb(self, bev: Bufferevent, what: BEV_EVENT, arg: Any) -> None:
+        """EOF on stdin: half-close once the output is out. An error ends the session."""
         if what & BEV_EVENT.EOF:
             bev.free()
             self.stdin = None
@@ -196,7 +200,7 @@ class Netcat:
         assert self.net is not None
         if not self.net.output:
             self._shutdown_write()
-        # else _net_writecb shuts it down once the output is empty
+        # else net_writecb shuts it down once the output is empty
 
     def _shutdown_write(self) -> None:
         """Half-close: the peer sees EOF, and may still answer."""
@@ -212,13 +216,15 @@ class Netcat:
             sock.detach()
 
     # ------------------------------------------------------------------ net -> stdout
-    def _net_readcb(self, bev: Bufferevent, arg: Any) -> None:
+    def net_readcb(self, bev: Bufferevent, arg: Any) -> None:
+        """The peer sent data: move it to stdout's output; stop reading the socket if that is full."""
         self.stdout.write_buffer(bev.input)
         if len(self.stdout.output) >= self.max_output:
-            bev.disable(EV_READ)  # stdout is slow: wait for _stdout_writecb
+            bev.disable(EV_READ)  # stdout is slow: wait for stdout_writecb
             self._net_paused = True
 
-    def _stdout_writecb(self, bev: Bufferevent, arg: Any) -> None:
+    def stdout_writecb(self, bev: Bufferevent, arg: Any) -> None:
+        """stdout's output drained to half: read the socket again; after its EOF, end once empty."""
         if self._net_paused:
             self._net_paused = False
             assert self.net is not None
@@ -226,7 +232,8 @@ class Netcat:
         if self._net_eof and not bev.output:
             self.finish(0)
 
-    def _net_eventcb(self, bev: Bufferevent, what: BEV_EVENT, arg: Any) -> None:
+    def net_eventcb(self, bev: Bufferevent, what: BEV_EVENT, arg: Any) -> None:
+        """Connected: start on stdin. EOF: end once stdout has everything. Errors end the session."""
         if what & BEV_EVENT.CONNECTED:
             log.info("connected to %s port %s", *self._target)
             self._start_input()
@@ -234,11 +241,12 @@ class Netcat:
             self._net_eof = True
             if not self.stdout.output:
                 self.finish(0)
-            # else _stdout_writecb ends it once stdout has everything
+            # else stdout_writecb ends it once stdout has everything
         else:
             self._fail("connection", bev)
 
-    def _stdout_eventcb(self, bev: Bufferevent, what: BEV_EVENT, arg: Any) -> None:
+    def stdout_eventcb(self, bev: Bufferevent, what: BEV_EVENT, arg: Any) -> None:
+        """Writing stdout failed (``EPIPE``: nobody reads it any more): the session ends."""
         self._fail("writing stdout", bev)
 
     # ------------------------------------------------------------------ ending

@@ -32,7 +32,10 @@ input buffer's ``read_max``), whatever the peers do.
 that side had still received, then deals with the partner: with nothing left to send it is
 freed at once; otherwise it stops reading and gets :meth:`Proxy.close_on_finished_writecb`,
 which frees it once its output is empty. The side that ended is freed. As in le-proxy there
-is no half-close: when one side ends, the other gets what is pending and is then closed.
+is no half-close: when one side ends, the other gets what is pending and is then closed. Also
+as in le-proxy, a peer that stops reading for good keeps its side open (with at most
+``max_output`` plus a read buffered); ``set_timeouts(write=...)`` on both bufferevents would
+turn that into a ``TIMEOUT`` event, which a real proxy should treat like an error.
 
 All bufferevents use ``BEV_OPT.DEFER_CALLBACKS`` (as le-proxy does): a callback never runs in
 the middle of another bufferevent's IO, so freeing the partner from a callback is always safe.
