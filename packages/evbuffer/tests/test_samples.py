@@ -626,8 +626,13 @@ def test_le_proxy_main_errors() -> None:
 
 
 # ---------------------------------------------------------------------------------- becat
-def _becat(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "evbuffer.samples.becat", *args], **kwargs)
+def _becat(
+    *args: str, stdin: Any = subprocess.PIPE, stdout: Any = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """``python -m evbuffer.samples.becat ARGS``, its stdin and stdout piped unless given; stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "evbuffer.samples.becat", *args], stdin=stdin, stdout=stdout
+    )
 
 
 def _finish(proc: subprocess.Popen[bytes], stdin: bytes | None = None) -> tuple[bytes, bytes]:
@@ -644,14 +649,7 @@ def test_becat_connect_pipes() -> None:
     comes out on stdout, and the peer's close ends becat with 0."""
     up, down = _payload(3 * MIB, seed=6), _payload(3 * MIB, seed=7)
     with _listening_socket() as server:
-        proc = _becat(
-            "-v",
-            "127.0.0.1",
-            str(server.getsockname()[1]),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        proc = _becat("-v", "127.0.0.1", str(server.getsockname()[1]))
         feeder = _Thread(lambda: proc.communicate(up, timeout=TIMEOUT))
         conn, _ = server.accept()
         with conn:
@@ -667,9 +665,7 @@ def test_becat_connect_pipes() -> None:
 
 def test_becat_listen_mode() -> None:
     """``-l``: takes one client; stdin goes to it, what it sends comes out on stdout."""
-    proc = _becat(
-        "-l", "-v", "127.0.0.1", "0", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = _becat("-l", "-v", "127.0.0.1", "0")
     try:
         assert proc.stdin is not None and proc.stderr is not None
         proc.stdin.write(b"from becat")
@@ -694,16 +690,14 @@ def test_becat_listen_mode() -> None:
 def test_becat_connection_refused() -> None:
     hold, (host, port) = _refused_address()
     with hold:
-        proc = _becat(host, str(port), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = _becat(host, str(port))
         out, err = _finish(proc, b"unsent")
     assert proc.returncode == 1
     assert b"connection: Connection refused" in err
 
 
 def test_becat_unknown_host() -> None:
-    proc = _becat(
-        "no-such-host.invalid", "80", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = _becat("no-such-host.invalid", "80")
     out, err = _finish(proc, b"")
     assert proc.returncode == 1
     assert b"cannot resolve 'no-such-host.invalid'" in err
@@ -718,9 +712,7 @@ def test_becat_regular_files(tmp_path: Any) -> None:
     src.write_bytes(content)
     with _listening_socket() as server, open(src, "rb") as fin, open(dst, "wb") as fout:
         fin.seek(1000)  # like `(read header; becat host port) < file`: the rest of the file goes
-        proc = _becat(
-            "127.0.0.1", str(server.getsockname()[1]), stdin=fin, stdout=fout, stderr=subprocess.PIPE
-        )
+        proc = _becat("127.0.0.1", str(server.getsockname()[1]), stdin=fin, stdout=fout)
         conn, _ = server.accept()
         with conn:
             conn.settimeout(TIMEOUT)
@@ -735,13 +727,7 @@ def test_becat_regular_files(tmp_path: Any) -> None:
 def test_becat_stdin_devnull() -> None:
     """/dev/null on stdin (epoll refuses it too) is empty input: EOF at once."""
     with _listening_socket() as server:
-        proc = _becat(
-            "127.0.0.1",
-            str(server.getsockname()[1]),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        proc = _becat("127.0.0.1", str(server.getsockname()[1]), stdin=subprocess.DEVNULL)
         conn, _ = server.accept()
         with conn:
             conn.settimeout(TIMEOUT)
@@ -758,13 +744,7 @@ def test_becat_tty_stdin() -> None:
     master, slave = os.openpty()
     try:
         with _listening_socket() as server:
-            proc = _becat(
-                "127.0.0.1",
-                str(server.getsockname()[1]),
-                stdin=slave,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
+            proc = _becat("127.0.0.1", str(server.getsockname()[1]), stdin=slave)
             conn, _ = server.accept()
             with conn:
                 conn.settimeout(TIMEOUT)
@@ -783,13 +763,7 @@ def test_becat_tty_stdin() -> None:
 def test_becat_stdout_closed() -> None:
     """Nobody reads stdout any more (EPIPE): exit 1 with a message."""
     with _listening_socket() as server:
-        proc = _becat(
-            "127.0.0.1",
-            str(server.getsockname()[1]),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        proc = _becat("127.0.0.1", str(server.getsockname()[1]))
         assert proc.stdout is not None
         proc.stdout.close()
         conn, _ = server.accept()
@@ -802,9 +776,7 @@ def test_becat_stdout_closed() -> None:
 
 def test_becat_sigint() -> None:
     """Ctrl-C while listening: exit status 130."""
-    proc = _becat(
-        "-l", "-v", "127.0.0.1", "0", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = _becat("-l", "-v", "127.0.0.1", "0")
     try:
         assert proc.stderr is not None
         assert b"listening on" in proc.stderr.readline()
