@@ -631,7 +631,10 @@ def _becat(
 ) -> subprocess.Popen[bytes]:
     """``python -m evbuffer.samples.becat ARGS``, its stdin and stdout piped unless given; stderr piped."""
     return subprocess.Popen(
-        [sys.executable, "-m", "evbuffer.samples.becat", *args], stdin=stdin, stdout=stdout
+        [sys.executable, "-m", "evbuffer.samples.becat", *args],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
     )
 
 
