@@ -341,22 +341,11 @@ def _write_general(buf: Buffer, fd: Any, howmuch: int) -> int:
     finally:
         try:
             if dead:
-                _recycle_one(buf, dead)
                 release_all(dead)
         finally:
             if total and buf._cbs:
                 buf._changed(0, total)
     return total
-
-
-def _recycle_one(buf: Buffer, dead: list[Chunk]) -> None:
-    """Recycle the largest plain memory chunk among ``dead`` (see ``Chain._recycle``)."""
-    keep = None
-    for ch in dead:
-        if ch.writable and not ch.lo and (keep is None or ch.cap > keep.cap):
-            keep = ch
-    if keep is not None:
-        buf._recycle(keep)
 
 
 def _send_file(fileno: int, ch: Chunk, count: int) -> int:

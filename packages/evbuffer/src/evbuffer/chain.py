@@ -10,7 +10,7 @@ Facts and theory of operation
   own size; a big immutable ``bytes`` is kept by reference, not copied). ``_spare`` is at most
   one empty writable chunk outside the chain, made by ``expand``/``reserve_space``/
   ``read_from`` and used by the next append that does not fit in the last chunk.
-* Recycling (``_recycle``): a memory chunk that ``write_to`` sent whole and drained is reused
+* Recycling (``_recycle``): a memory chunk that a drain or ``write_to`` dropped whole is reused
   rather than left to the allocator, when nothing else can see it (writable, ``lo == 0``, no
   reservation): as the spare of ``_recycle_to`` (a bufferevent's output recycles into its
   input, so an echo's next read fills the chunk its last write sent: no allocation, no
@@ -21,7 +21,7 @@ Facts and theory of operation
 * Draining (``_drain_front``) advances the first chunk's ``off`` and drops whole chunks: what
   stays is never copied. A dropped chunk is *released* (a reference's ``cleanup(data)`` runs,
   a file closes) by ``_finish``, after the buffer is consistent again, and then the callbacks
-  run.
+  run; the last one dropped may be recycled instead (below).
 * ``_locate(pos)`` finds the chunk holding a position, walking from the nearer end of the chain
   or from a :class:`~evbuffer.BufferPtr`'s hint (chunk index and start), valid while ``_gen``
   is unchanged: every change at the front (drain, prepend, pullup, splitting a chunk)
@@ -162,18 +162,13 @@ class Chain(CallbackHost):
             else:
                 ch.off += n
                 break
-        if not chunks and dead and self._spare is None:
-            # Emptied: keep the last chunk's memory for the next append or read (libevent's
-            # pointers are void after a change; so are our views). Only memory nobody else
-            # shares (lo == 0: no remove_buffer split gave its front away).
-            last = dead[-1]
-            if last.writable and not last.lo and last.cap <= SPARE_KEEP_MAX:
-                dead.pop()
-                last.off = last.end = 0
-                self._spare = last
+        if dead and self._recycle(dead[-1]):
+            # The last chunk's memory is kept for the next read or append (libevent's
+            # pointers are void after a change; so are our views).
+            dead.pop()
         return dead
 
-    def _recycle(self, ch: Chunk) -> None:
+    def _recycle(self, ch: Chunk) -> bool:
         """Keep ``ch``, just drained out of the chain, as a spare if that is safe and useful.
 
         Only plain memory nobody else shares: writable, ``lo == 0`` (no ``remove_buffer``
@@ -182,20 +177,22 @@ class Chain(CallbackHost):
         output hands sent chunks to its input, whose next read fills them), replacing a
         smaller spare there unless that one is reserved, and only up to that buffer's
         ``read_max``; else it becomes this buffer's spare if the chain is empty and it is
-        small (``SPARE_KEEP_MAX``), as in :meth:`_drain_front`. Otherwise it is dropped.
+        small (``SPARE_KEEP_MAX``). Returns whether it was kept (else the caller drops it).
         """
         if not ch.writable or ch.lo or self._resv is not None:
-            return
+            return False
         to = self._recycle_to
         if to is not None and ch.cap <= to.read_max:
             spare = to._spare
             if spare is None or (spare.cap < ch.cap and to._resv is None):
                 ch.off = ch.end = 0
                 to._spare = ch
-                return
+                return True
         if self._spare is None and not self._chunks and ch.cap <= SPARE_KEEP_MAX:
             ch.off = ch.end = 0
             self._spare = ch
+            return True
+        return False
 
     def _finish(self, dead: list[Chunk], added: int, deleted: int) -> None:
         try:
