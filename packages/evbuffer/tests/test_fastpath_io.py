@@ -625,3 +625,55 @@ def test_rate_limited_read_and_write_with_an_empty_bucket():
         assert bytes(bev.input) == b"held"
         bev.free()
         b.close()
+
+
+def test_plain_read_flag_follows_watermarks_and_max_single_read():
+    with evcore.EventBase() as base:
+        a, b = socket.socketpair()
+        bev = Bufferevent.socket(base, a, BEV_OPT.CLOSE_ON_FREE)
+        calls: list[int] = []
+        bev.setcb(lambda bb, arg: calls.append(len(bb.input)), None, None)
+        bev.enable(evcore.EV_READ)
+        assert bev._plain_read
+        bev.setwatermark(evcore.EV_READ, 5, 0)
+        assert not bev._plain_read
+        b.send(b"abc")
+        bev._on_read(a.fileno(), int(evcore.EV_READ), None)
+        assert calls == [] and len(bev.input) == 3  # below the low watermark: no callback
+        b.send(b"de")
+        bev._on_read(a.fileno(), int(evcore.EV_READ), None)
+        assert calls == [5]
+        bev.setwatermark(evcore.EV_READ, 0, 0)
+        assert bev._plain_read
+        with pytest.raises(ValueError):
+            bev.setwatermark(evcore.EV_READ, 5, 2)
+        assert bev._plain_read
+        bev.set_max_single_read(2)
+        assert not bev._plain_read
+        bev.input.drain(5)
+        b.send(b"fghij")
+        bev._on_read(a.fileno(), int(evcore.EV_READ), None)
+        assert bytes(bev.input) == b"fg"  # capped by the max single read
+        bev.set_max_single_read(-1)
+        assert bev._plain_read
+        bev._on_read(a.fileno(), int(evcore.EV_READ), None)
+        assert bytes(bev.input) == b"fghij"
+        bev.free()
+        b.close()
+
+
+def test_deferred_socket_bev_is_never_plain():
+    with evcore.EventBase() as base:
+        a, b = socket.socketpair()
+        bev = Bufferevent.socket(base, a, BEV_OPT.CLOSE_ON_FREE | BEV_OPT.DEFER_CALLBACKS)
+        assert not bev._plain_read
+        calls: list[bytes] = []
+        bev.setcb(lambda bb, arg: calls.append(bb.read()), None, None)
+        bev.enable(evcore.EV_READ)
+        b.send(b"later")
+        bev._on_read(a.fileno(), int(evcore.EV_READ), None)
+        assert calls == []  # deferred: from the loop
+        base.loop(evcore.EVLOOP_NONBLOCK)
+        assert calls == [b"later"]
+        bev.free()
+        b.close()

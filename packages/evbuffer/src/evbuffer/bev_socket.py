@@ -94,6 +94,8 @@ class SocketBufferevent(Bufferevent):
         self._rpending = False
         self._in_read = False
         self._flush_after_read = False
+        self._plain_read = True
+        self._update_plain()
         self._out_cb = self.output._add_watch(self._output_watch, deletes=False)
         self.output._recycle_to = self.input  # sent chunks become the next read's chunk
         if sock is not None:
@@ -178,9 +180,10 @@ class SocketBufferevent(Bufferevent):
             return
         inp = self.input
         rate = self._rate
-        howmuch = self._max_single_read
-        if rate is not None or self._wm_read[1]:
-            howmuch = self._read_limit(howmuch)
+        if rate is None and self._plain_read:
+            howmuch = -1
+        else:
+            howmuch = self._read_limit(self._max_single_read)
             if not howmuch:
                 return
         try:
@@ -200,11 +203,14 @@ class SocketBufferevent(Bufferevent):
         if rate is not None and self._rate is not None:  # (a buffer callback may have dropped it)
             self._rate.consumed_read(n)
         cb = self._readcb
-        if cb is None or inp._len < self._wm_read[0]:
+        if cb is None:
             return
-        if self._defer:
-            self._run_readcb()
-            return
+        if not self._plain_read:
+            if inp._len < self._wm_read[0]:
+                return
+            if self._defer:
+                self._run_readcb()
+                return
         self._in_read = True
         try:
             cb(self, self._cbarg)
@@ -214,6 +220,45 @@ class SocketBufferevent(Bufferevent):
             self._flush_after_read = False
             if not self._freed and self.output._len:
                 self._write_now()
+
+    def _update_plain(self) -> None:
+        # One test on the read path instead of four: no watermarks, no max single read, no
+        # deferred callbacks (the rate limit is tested on its own: ratelimit.py sets _rate).
+        self._plain_read = self._wm_read == (0, 0) and self._max_single_read < 0 and not self._defer
+
+    def setwatermark(self, events: int, low: int, high: int) -> None:
+        """As :meth:`Bufferevent.setwatermark`.
+
+        >>> import evcore, socket
+        >>> s1, s2 = socket.socketpair()
+        >>> with evcore.EventBase() as base:
+        ...     bev = Bufferevent.socket(base, s1)
+        ...     bev.setwatermark(evcore.EV_READ, 2, 0); bev.getwatermark(evcore.EV_READ)
+        ...     bev.free()
+        (2, 0)
+        >>> s1.close(); s2.close()
+        """
+        self.lock()
+        try:
+            super().setwatermark(events, low, high)
+        finally:
+            self._update_plain()
+            self.unlock()
+
+    def set_max_single_read(self, n: int) -> None:
+        """As :meth:`Bufferevent.set_max_single_read`.
+
+        >>> import evcore, socket
+        >>> s1, s2 = socket.socketpair()
+        >>> with evcore.EventBase() as base:
+        ...     bev = Bufferevent.socket(base, s1)
+        ...     bev.set_max_single_read(100); bev.get_max_single_read()
+        ...     bev.free()
+        100
+        >>> s1.close(); s2.close()
+        """
+        super().set_max_single_read(n)
+        self._update_plain()
 
     def _read_limit(self, howmuch: int) -> int:
         """Cut ``howmuch`` to the rate limit and the read high watermark; 0: read nothing now."""

@@ -253,9 +253,17 @@ def write_to(buf: Buffer, fd: Any, howmuch: int) -> int:
     eol = buf._eol_hint
     if eol is not None:
         buf._eol_hint = None if eol[1] <= n else (eol[0], eol[1] - n)
-    left = n
-    keep = None
-    dead = None
+    keep = dead = None
+    if n == first.end - off:  # exactly the first chunk went (an echo, a reply): no loop
+        chunks.popleft()
+        if first.writable:
+            if not first.lo:
+                keep = first
+        elif first.cleanup is not None or first.file is not None:
+            dead = [first]
+        left = 0
+    else:
+        left = n
     while left:
         ch = chunks[0]
         length = ch.end - ch.off
