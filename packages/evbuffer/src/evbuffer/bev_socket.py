@@ -18,6 +18,16 @@ Facts and theory of operation
   ``sendmsg``.  Each write pass sends many chunks in one ``sendmsg``/``writev``
   (files go out with ``sendfile``).  When the output drains to the write low
   watermark the write callback runs (from the loop, never inside ``write()``).
+* The echo path is kept short, since it runs once per message: the read event calls
+  ``_on_read`` (``_on_read_locked`` with ``THREADSAFE``), which reads with
+  ``buffer_io.read_from`` (for a plain socket and an empty input: one ``recv_into`` into the
+  spare), runs the read callback, and sends what the callback queued with one
+  ``buffer_io.write_to``. The output is watched through ``Buffer._add_watch`` (called
+  directly, without a ``CallbackInfo``, while no user callback is on the output), and the
+  output hands each chunk it sent whole to the input as its spare (``_recycle_to``), so an
+  echo reads into the chunk it just sent instead of allocating one. Watermarks, a max single
+  read and deferred callbacks are one flag (``_plain_read``) on the read path; the rate limit
+  one test.
 * ``connect()`` makes the socket if there is none (and then owns it), starts a
   non-blocking connect and reports ``CONNECTED`` or ``ERROR`` from the loop, also
   when the connect finished or failed at once; reading starts after it connected.
