@@ -398,14 +398,7 @@ class FilterBufferevent(Bufferevent):
             self._timeouts.del_write()
 
     def _adj_timeouts(self) -> None:
-        if self._reading():
-            self._timeouts.reset_read()
-        else:
-            self._timeouts.del_read()
-        if self.output and self._writing():
-            self._timeouts.reset_write()
-        else:
-            self._timeouts.del_write()
+        self._timeouts.adjust()
 
     def _flush_io(self, events: int, mode: FlushMode) -> int:
         any_moved = False

@@ -93,6 +93,18 @@ class _GenericTimeouts:
         self._rev: Event | None = None
         self._wev: Event | None = None
 
+    def adjust(self) -> None:
+        """Run each timer while its direction can make progress, else stop it (new timeouts set)."""
+        bev = self._bev
+        if bev._reading():
+            self.reset_read()
+        else:
+            self.del_read()
+        if bev.output and bev._writing():
+            self.reset_write()
+        else:
+            self.del_write()
+
     def reset_read(self) -> None:
         """(Re)start the read timer from now, or stop it when no read timeout is set."""
         t = self._bev.timeout_read
@@ -364,14 +376,7 @@ class PairBufferevent(Bufferevent):
             self._timeouts.del_write()
 
     def _adj_timeouts(self) -> None:
-        if self._reading():
-            self._timeouts.reset_read()
-        else:
-            self._timeouts.del_read()
-        if self.output and self._writing():
-            self._timeouts.reset_write()
-        else:
-            self._timeouts.del_write()
+        self._timeouts.adjust()
 
     def _flush_io(self, events: int, mode: FlushMode) -> int:
         p = self._partner

@@ -240,21 +240,7 @@ class Dispatcher(EventMap):
                 ev.callback(ev.fd, res, ev.arg)  # type: ignore[misc]
             except BaseException as exc:
                 acquire()
-                self._current = None
-                if self._waiters:
-                    self._cond.notify_all()  # type: ignore[union-attr]
-                handler = self._exc_handler
-                if handler is None or not isinstance(exc, Exception):
-                    self._activate_fired(it, table)
-                    raise
-                release()
-                try:
-                    handler(self, exc, ev)
-                except BaseException:
-                    acquire()
-                    self._activate_fired(it, table)
-                    raise
-                acquire()
+                self._callback_raised(exc, ev, it, table)
             else:
                 acquire()
                 # _current stays stale until the next release point sets it again: the
@@ -268,6 +254,29 @@ class Dispatcher(EventMap):
                         break
         self._current = None
         return count
+
+    def _callback_raised(self, exc: BaseException, ev: Event, rest: Any = None, table: Any = None) -> None:
+        """A callback raised ``exc`` (lock held): hand it to the exception handler, or re-raise.
+
+        Before the exception leaves, the backend results not yet handled (``rest``, from
+        the direct path) are queued, so their events run on the next ``loop()``.
+        """
+        self._current = None
+        if self._waiters:
+            self._cond.notify_all()  # type: ignore[union-attr]
+        handler = self._exc_handler
+        try:
+            if handler is None or not isinstance(exc, Exception):
+                raise exc
+            self._lock.release()
+            try:
+                handler(self, exc, ev)
+            finally:
+                self._lock.acquire()
+        except BaseException:
+            if rest is not None:
+                self._activate_fired(rest, table)
+            raise
 
     def _process_active(self) -> int:
         """Run the most urgent non-empty queue; returns how many callbacks ran."""
@@ -307,17 +316,7 @@ class Dispatcher(EventMap):
                 ev.callback(ev.fd, res, ev.arg)  # type: ignore[misc]
             except BaseException as exc:
                 acquire()
-                self._current = None
-                if self._waiters:
-                    self._cond.notify_all()  # type: ignore[union-attr]
-                handler = self._exc_handler
-                if handler is None or not isinstance(exc, Exception):
-                    raise
-                release()
-                try:
-                    handler(self, exc, ev)
-                finally:
-                    acquire()
+                self._callback_raised(exc, ev)
             else:
                 acquire()
                 self._current = None
