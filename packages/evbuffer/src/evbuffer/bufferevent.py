@@ -561,7 +561,7 @@ class Bufferevent:
                 self._wm_read = (low, high)
                 if high:
                     if self._wm_handle is None:
-                        self._wm_handle = self.input.add_cb(self._input_wm_cb)
+                        self._wm_handle = self.input._add_watch(self._input_wm_watch)
                     if len(self.input) >= high:
                         self._suspend_read(SUSPEND_WM)
                     else:
@@ -586,6 +586,11 @@ class Bufferevent:
             self._suspend_read(SUSPEND_WM)
         else:
             self._unsuspend_read(SUSPEND_WM)
+
+    def _input_wm_watch(self, added: int, deleted: int) -> None:
+        # the input's watcher (Buffer._add_watch): called directly, without a CallbackInfo,
+        # while it is the input's only callback; deferred and suspended like any other
+        self._input_wm_cb(self.input, None, None)
 
     def set_timeouts(self, read: float | None = None, write: float | None = None) -> None:
         """Report ``TIMEOUT`` when no data could be read / written for that long (``None``: never).
