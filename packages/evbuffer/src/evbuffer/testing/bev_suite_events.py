@@ -121,12 +121,14 @@ def test_write_to_reset_peer(bev_pair_factory: BevPairFactory) -> None:
     a.disable(EV_READ)
     bev_pair_factory.abort(b)
     time.sleep(0.01)
-    for _ in range(200):
-        a.write(b"q" * 65536)
-        run_for(base, 0.005)
-        if rec.events:
-            break
-    run_until(base, lambda: rec.events, what="the write error")
+
+    def write_until_error() -> bool:
+        # keep writing until the kernel reports the reset peer (bounded by run_until's timeout)
+        if not rec.events:
+            a.write(b"q" * 65536)
+        return bool(rec.events)
+
+    run_until(base, write_until_error, what="the write error")
     assert rec.events[0] == BEV_EVENT.WRITING | BEV_EVENT.ERROR, rec.events
     assert a.socket_error in PEER_GONE_ERRNOS, errno.errorcode.get(a.socket_error, a.socket_error)
     a.write(b"write() never refuses data")  # even after the error
