@@ -17,6 +17,7 @@ Real sockets only; every loop bounded in passes and wall-clock time.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -385,3 +386,41 @@ def test_threadsafe_listener_error_callback_at_emfile(base):
     assert base.loop(EVLOOP_NONBLOCK) == 1
     for s in [*accepted, *clients, late]:
         s.close()
+
+
+def test_threadsafe_disable_from_another_thread_never_deadlocks() -> None:
+    """disable()/enable() on a THREADSAFE bufferevent from another thread while its read
+    callback is due: the bufferevent deletes its events without waiting for the callback
+    (evcore's ``del_noblock``), so the two threads never wait on each other."""
+
+
+    base = EventBase()
+    a, b = socket.socketpair()
+    bev = Bufferevent.socket(base, a, BEV_OPT.CLOSE_ON_FREE | BEV_OPT.THREADSAFE)
+    bev.setcb(lambda bv, arg: bv.input.drain(len(bv.input)), None, None)
+    bev.enable(EV_READ)
+    stop = threading.Event()
+
+    def run_loop() -> None:
+        tick = Event.timer(base, lambda *x: None)
+        while not stop.is_set():
+            tick.add(0.01)
+            base.loop(EVLOOP_ONCE)
+        tick.free()
+
+    t = threading.Thread(target=run_loop, daemon=True)
+    t.start()
+    b.setblocking(False)
+    deadline = time.monotonic() + 20.0
+    for _ in range(3000):
+        with contextlib.suppress(BlockingIOError):
+            b.send(b"x" * 512)
+        bev.disable(EV_READ)
+        bev.enable(EV_READ)
+        assert time.monotonic() < deadline, "disable()/enable() stalled"
+    stop.set()
+    t.join(5.0)
+    assert not t.is_alive(), "the loop thread is stuck"
+    bev.free()
+    b.close()
+    base.free()

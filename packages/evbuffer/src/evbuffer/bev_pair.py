@@ -111,7 +111,7 @@ class _GenericTimeouts:
         ev = self._rev
         if t is None:
             if ev is not None:
-                ev.delete()
+                ev.del_noblock()
             return
         if ev is None:
             ev = self._rev = Event.timer(self._bev.base, self._fired, _READ)
@@ -123,7 +123,7 @@ class _GenericTimeouts:
         ev = self._wev
         if t is None:
             if ev is not None:
-                ev.delete()
+                ev.del_noblock()
             return
         if ev is None:
             ev = self._wev = Event.timer(self._bev.base, self._fired, _WRITE)
@@ -137,12 +137,12 @@ class _GenericTimeouts:
     def del_read(self) -> None:
         """Stop the read timer."""
         if self._rev is not None:
-            self._rev.delete()
+            self._rev.del_noblock()
 
     def del_write(self) -> None:
         """Stop the write timer."""
         if self._wev is not None:
-            self._wev.delete()
+            self._wev.del_noblock()
 
     def read_pending(self) -> bool:
         """Whether the read timer runs."""
@@ -156,14 +156,14 @@ class _GenericTimeouts:
         """Release both timers."""
         for ev in (self._rev, self._wev):
             if ev is not None:
-                ev.free()
+                ev.free(block=False)
         self._rev = self._wev = None
 
     def _fired(self, fd: int, what: int, direction: int) -> None:
         bev = self._bev
         bev.lock()
         try:
-            if bev._freed:  # pragma: no cover - free() deletes the timers first
+            if bev._freed:  # pragma: no cover - freed by another thread while we waited for the lock
                 return
             bev._enabled &= ~direction
             bev._disable_io(direction)

@@ -161,24 +161,27 @@ class SocketBufferevent(Bufferevent):
 
     def _disable_io(self, events: int) -> None:
         if events & _READ and self._rpending:
-            self._ev_read.delete()
+            self._ev_read.del_noblock()
             self._rpending = False
         if events & _WRITE and self._wpending and not self._connecting:
-            self._ev_write.delete()
+            self._ev_write.del_noblock()
             self._wpending = False
 
     def _adj_timeouts(self) -> None:
         if self._rpending:
-            self._ev_read.delete()
+            self._ev_read.del_noblock()
             self._ev_read.add(self.timeout_read)
         if self._wpending:
-            self._ev_write.delete()
+            self._ev_write.del_noblock()
             self._ev_write.add(self.timeout_write)
 
     # ------------------------------------------------------------------ reading
     def _on_read_locked(self, fd: int, what: int, arg: Any) -> None:
         with self._lock:  # type: ignore[union-attr]
-            self._on_read(fd, what, arg)
+            # another thread may have disabled reading or freed us (without waiting for
+            # this callback: see Event.del_noblock) while we waited for the lock
+            if self._rpending and not self._freed:
+                self._on_read(fd, what, arg)
 
     def _on_read(self, fd: int, what: int, arg: Any) -> None:
         # The hot path of every socket bufferevent: kept to one read, one callback, one
@@ -333,6 +336,8 @@ class SocketBufferevent(Bufferevent):
         if lock is not None:
             lock.acquire()
         try:
+            if self._freed:  # freed by another thread while we waited for the lock
+                return
             if what & _TIMEOUT:
                 self._disable_io(_WRITE)
                 self._enabled &= ~_WRITE
@@ -361,7 +366,7 @@ class SocketBufferevent(Bufferevent):
                 if self._rate is not None and n:
                     self._rate.consumed_write(n)
             if self._wpending and (not out or not self._writing()):
-                self._ev_write.delete()
+                self._ev_write.del_noblock()
                 self._wpending = False
             if len(out) <= self._wm_write[0] and (n or what == _WRITE):
                 self._run_writecb()
@@ -407,7 +412,7 @@ class SocketBufferevent(Bufferevent):
         self._connecting = True
         self._connect_err = 0
         if self._rpending:
-            self._ev_read.delete()
+            self._ev_read.del_noblock()
             self._rpending = False
         if err in _CONNECT_PENDING:
             if not self._wpending:
@@ -435,7 +440,7 @@ class SocketBufferevent(Bufferevent):
         self._connect_err = 0
         if err:
             if self._wpending:
-                self._ev_write.delete()
+                self._ev_write.del_noblock()
                 self._wpending = False
             self._run_eventcb(_B_ERROR, err)
             if err == errno.EISCONN and not self._freed:
@@ -449,7 +454,7 @@ class SocketBufferevent(Bufferevent):
         if self._reading():
             self._enable_io(_READ)
         if not self.output and self._wpending:
-            self._ev_write.delete()
+            self._ev_write.del_noblock()
             self._wpending = False
         return True
 
@@ -515,8 +520,8 @@ class SocketBufferevent(Bufferevent):
 
     # ------------------------------------------------------------------ teardown
     def _destruct(self) -> None:
-        self._ev_read.free()
-        self._ev_write.free()
+        self._ev_read.free(block=False)
+        self._ev_write.free(block=False)
         self._rpending = self._wpending = False
         if self._lookup is not None and hasattr(self._lookup, "cancel"):
             try:

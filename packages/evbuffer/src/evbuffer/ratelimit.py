@@ -361,7 +361,7 @@ class _BevRate:
         if self._armed:
             self._armed = False
             assert self._timer is not None
-            self._timer.delete()
+            self._timer.del_noblock()
 
     def _disarm_if_idle(self) -> None:
         bev = self.bev
@@ -393,7 +393,7 @@ class _BevRate:
     def _dispose(self) -> None:
         self._disarm()
         if self._timer is not None:
-            self._timer.free()
+            self._timer.free(block=False)
             self._timer = None
 
     def __repr__(self) -> str:

@@ -319,6 +319,23 @@ class Event:
             return
         base._del_event(self)
 
+    def del_noblock(self) -> None:
+        """Like :meth:`delete`, but never waits for a callback running in another thread.
+
+        libevent 2.1's ``event_del_noblock``: for code that holds a lock the callback
+        also takes (bufferevents do), where waiting would deadlock.  The callback may
+        then still run once after this returns; it must check its own state.
+
+        >>> from evcore import EventBase
+        >>> with EventBase(method="select") as base:
+        ...     ev = Event.timer(base, print); ev.add(5.0); ev.del_noblock()
+        ...     ev.pending()
+        <EV: 0>
+        """
+        base = self.base
+        if base is not None:
+            base._del_event(self, False)
+
     def active(self, what: int, ncalls: int = 1) -> None:
         """Activate the event by hand with ``what`` (flags OR'd over repeated calls).
 
@@ -378,10 +395,13 @@ class Event:
         """Whether the event has been assigned (and not freed)."""
         return bool(self._flags & F_INIT)
 
-    def free(self) -> None:
-        """Delete the event and release its references (idempotent)."""
+    def free(self, *, block: bool = True) -> None:
+        """Delete the event and release its references (idempotent).
+
+        ``block=False`` deletes as :meth:`del_noblock` does.
+        """
         if self.base is not None:
-            self.base._del_event(self)
+            self.base._del_event(self, block)
         self.base = None
         self.callback = None
         self.arg = None

@@ -352,9 +352,9 @@ class EventMap(BaseState):
             except OSError:
                 self._kmask.pop(fd, None)
 
-    def _del_event(self, ev: Event) -> None:
+    def _del_event(self, ev: Event, wait: bool = True) -> None:
         with self._lock:
-            if self._current is ev and self._loop_thread != get_ident() and self._cond is not None:
+            if wait and self._current is ev and self._loop_thread != get_ident() and self._cond is not None:
                 self._waiters += 1
                 self._attention = True
                 try:
