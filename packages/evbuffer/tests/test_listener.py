@@ -26,7 +26,9 @@ from evbuffer.listener import (
     PAUSE_MAX,
     Listener,
 )
-from evcore import EVLOOP_NONBLOCK, EVLOOP_ONCE, Event, EventBase
+from evbuffer.testing.bev_suite_support import run_passes as run_for
+from evbuffer.testing.bev_suite_support import run_until
+from evcore import EVLOOP_NONBLOCK, EVLOOP_ONCE, EventBase
 
 resource = pytest.importorskip("resource", reason="RLIMIT_NOFILE needs POSIX")
 
@@ -46,35 +48,6 @@ def any_base():
     b = EventBase()
     yield b
     b.free()
-
-
-def run_until(base, cond, timeout=3.0):
-    """Run the loop until ``cond()`` holds, at most ``timeout`` seconds (20 ms ticks)."""
-    deadline = time.monotonic() + timeout
-    tick = Event.timer(base, lambda fd, what, arg: None)
-    try:
-        while not cond():
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for the listener")
-            tick.add(0.02)
-            base.loop(EVLOOP_ONCE)
-    finally:
-        tick.delete()
-
-
-def run_for(base, seconds):
-    """Run the loop for about ``seconds``; return the number of loop passes."""
-    deadline = time.monotonic() + seconds
-    tick = Event.timer(base, lambda fd, what, arg: None)
-    passes = 0
-    try:
-        while time.monotonic() < deadline:
-            tick.add(min(0.05, max(0.0, deadline - time.monotonic())))
-            base.loop(EVLOOP_ONCE)
-            passes += 1
-    finally:
-        tick.delete()
-    return passes
 
 
 class Acceptor:

@@ -30,6 +30,8 @@ import pytest
 import evcore
 from evbuffer import BEV_EVENT, BEV_OPT, Bufferevent
 from evbuffer.listener import LEV_OPT, Listener
+from evbuffer.testing.bev_suite_support import run_passes as run_for
+from evbuffer.testing.bev_suite_support import run_until
 from evcore import EV_READ, EV_WRITE, EVLOOP_NONBLOCK, EVLOOP_ONCE, Event, EventBase
 
 resource = pytest.importorskip("resource", reason="RLIMIT_NOFILE needs POSIX")
@@ -51,37 +53,6 @@ def base(request):
     b = EventBase(method=request.param)
     yield b
     b.free()
-
-
-def run_until(base, cond, timeout=5.0):
-    """Run the loop until ``cond()`` holds, at most ``timeout`` seconds (20 ms ticks)."""
-    deadline = time.monotonic() + timeout
-    tick = Event.timer(base, lambda fd, what, arg: None)
-    try:
-        while not cond():
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out")
-            tick.add(0.02)
-            base.loop(EVLOOP_ONCE)
-    finally:
-        tick.delete()
-        tick.free()
-
-
-def run_for(base, seconds):
-    """Run the loop for about ``seconds``; return the number of loop passes."""
-    deadline = time.monotonic() + seconds
-    tick = Event.timer(base, lambda fd, what, arg: None)
-    passes = 0
-    try:
-        while time.monotonic() < deadline:
-            tick.add(min(0.05, max(0.0, deadline - time.monotonic())))
-            base.loop(EVLOOP_ONCE)
-            passes += 1
-    finally:
-        tick.delete()
-        tick.free()
-    return passes
 
 
 # -------------------------------------------------------------- connect with the lock
